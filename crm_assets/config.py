@@ -1,0 +1,301 @@
+"""The typed model of one `configs/<source>.yaml` file, and its loader.
+
+The model checks what is ours (source settings, secret names, pagination, lineage) so that a
+bad file fails once, naming the file, the resource and the key. What is dlt's REST config
+(selectors, params, merge settings) is passed through and validated again by dlt.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+IDENTIFIER = r"^[a-z][a-z0-9_]*$"
+ENV_VAR_NAME = r"^[A-Z][A-Z0-9_]*$"
+PARENT_REFERENCE = re.compile(r"\{resources\.([A-Za-z0-9_]+)\.([A-Za-z0-9_]+)\}")
+PATH_PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
+
+SECRET_FIELDS_BY_AUTH = {
+    "bearer": {"token"},
+    "http_basic": {"username", "password"},
+    "api_key": {"api_key"},
+}
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message names the file, resource and key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AuthSpec(_Strict):
+    """How the API authenticates; `env` maps each secret field to the env var holding it."""
+
+    type: Literal["bearer", "http_basic", "api_key"]
+    name: str | None = None
+    location: Literal["header", "query"] | None = None
+    env: dict[str, Annotated[str, Field(pattern=ENV_VAR_NAME)]]
+
+    @model_validator(mode="after")
+    def _secrets_match_type(self) -> AuthSpec:
+        expected = SECRET_FIELDS_BY_AUTH[self.type]
+        if set(self.env) != expected:
+            raise ValueError(
+                f"auth type {self.type!r} needs env vars for exactly {sorted(expected)}, "
+                f"got {sorted(self.env)}"
+            )
+        if self.type == "api_key" and not (self.name and self.location):
+            raise ValueError("auth type 'api_key' needs 'name' and 'location'")
+        if self.type != "api_key" and (self.name or self.location):
+            raise ValueError("'name' and 'location' apply to auth type 'api_key' only")
+        return self
+
+    def dlt_auth(self, secrets: dict[str, str]) -> dict[str, Any]:
+        """dlt's auth config with the given secret values filled in."""
+        fields = {"name": self.name, "location": self.location}
+        return {"type": self.type, **{k: v for k, v in fields.items() if v}, **secrets}
+
+
+class RetryPolicy(_Strict):
+    """Retries of 429, 5xx and dropped connections, with exponential backoff."""
+
+    max_retries: Annotated[int, Field(ge=0, le=10)] = 3
+    backoff_factor: PositiveFloat = 2
+    max_delay_seconds: PositiveFloat = 60
+    timeout_seconds: PositiveFloat = 60
+
+
+class ScheduleSpec(_Strict):
+    cron: str
+    timezone: str = "UTC"
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, cron: str) -> str:
+        if len(cron.split()) != 5:
+            raise ValueError(f"{cron!r} is not a five-field cron expression")
+        return cron
+
+    @field_validator("timezone")
+    @classmethod
+    def _valid_timezone(cls, timezone: str) -> str:
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {timezone!r}") from None
+        return timezone
+
+
+class HeaderLinkPaginator(_Strict):
+    type: Literal["header_link"]
+    links_next_key: str = "next"
+
+
+class PageNumberPaginator(_Strict):
+    type: Literal["page_number"]
+    page_param: str = "page"
+    base_page: Annotated[int, Field(ge=0)] = 1
+    total_path: str | None = None
+    maximum_page: PositiveInt | None = None
+    stop_after_empty_page: bool = True
+
+
+class OffsetPaginator(_Strict):
+    type: Literal["offset"]
+    limit: PositiveInt
+    offset_param: str = "offset"
+    limit_param: str = "limit"
+    total_path: str | None = None
+    maximum_offset: PositiveInt | None = None
+    stop_after_empty_page: bool = True
+
+
+class SinglePagePaginator(_Strict):
+    type: Literal["single_page"]
+
+
+Paginator = Annotated[
+    HeaderLinkPaginator | PageNumberPaginator | OffsetPaginator | SinglePagePaginator,
+    Field(discriminator="type"),
+]
+Scalar = str | int | float | bool
+
+
+class EndpointDefaults(_Strict):
+    params: dict[str, Scalar] = {}
+    paginator: Paginator | None = None
+
+
+class Endpoint(EndpointDefaults):
+    path: Annotated[str, Field(min_length=1)]
+    data_selector: str | None = None
+
+
+class ResourceDefaults(_Strict):
+    primary_key: str | list[str] | None = None
+    write_disposition: Literal["merge", "append", "replace"] | None = None
+    endpoint: EndpointDefaults = EndpointDefaults()
+
+
+class ResourceSpec(_Strict):
+    """One dlt resource, one Dagster asset, one destination table."""
+
+    name: Annotated[str, Field(pattern=IDENTIFIER)]
+    description: str | None = None
+    endpoint: Endpoint
+    primary_key: str | list[str] | None = None
+    write_disposition: Literal["merge", "append", "replace"] | None = None
+    include_from_parent: list[str] | None = None
+    # `{name}` in the path takes each listed value in turn; `name` becomes a column.
+    for_each: dict[str, Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]] | None = None
+    can_be_empty: bool = False
+
+    @model_validator(mode="after")
+    def _placeholders_are_bound(self) -> ResourceSpec:
+        for_each = self.for_each or {}
+        if len(for_each) > 1:
+            raise ValueError("for_each takes one path placeholder")
+        for placeholder in PATH_PLACEHOLDER.findall(self.endpoint.path):
+            if not (placeholder in for_each or PARENT_REFERENCE.fullmatch("{" + placeholder + "}")):
+                raise ValueError(
+                    f"path placeholder {{{placeholder}}} is neither resources.<parent>.<field> "
+                    "nor a for_each key"
+                )
+        for name in for_each:
+            if "{" + name + "}" not in self.endpoint.path:
+                raise ValueError(f"for_each key {name!r} does not appear in the path")
+        if self.include_from_parent and not self.parent:
+            raise ValueError("include_from_parent needs a path with {resources.<parent>.<field>}")
+        return self
+
+    @property
+    def parent(self) -> str | None:
+        match = PARENT_REFERENCE.search(self.endpoint.path)
+        return match.group(1) if match else None
+
+
+class SourceConfig(_Strict):
+    """One API: where it is, how it authenticates, what it serves and when to load it."""
+
+    name: Annotated[str, Field(pattern=IDENTIFIER)]
+    description: str
+    base_url: str
+    auth: AuthSpec
+    page_size_param: str | None = None
+    retry: RetryPolicy = RetryPolicy()
+    schedule: ScheduleSpec
+    freshness_hours: PositiveFloat = 26
+    resource_defaults: ResourceDefaults = ResourceDefaults()
+    resources: Annotated[list[ResourceSpec], Field(min_length=1)]
+
+    @field_validator("base_url")
+    @classmethod
+    def _absolute_http_url(cls, url: str) -> str:
+        return validate_base_url(url)
+
+    @model_validator(mode="after")
+    def _resources_form_a_tree(self) -> SourceConfig:
+        names = [resource.name for resource in self.resources]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate resource names {duplicates}")
+        for resource in self.resources:
+            if resource.parent and resource.parent not in names:
+                raise ValueError(
+                    f"resource {resource.name!r}: parent {resource.parent!r} in endpoint.path "
+                    "is not a resource of this source"
+                )
+        for resource in self.resources:
+            seen = [resource.name]
+            parent = resource.parent
+            while parent:
+                if parent in seen:
+                    raise ValueError(f"resources {' -> '.join([*seen, parent])} form a cycle")
+                seen.append(parent)
+                parent = self.resource(parent).parent
+        if self.page_size_param:
+            for resource in self.resources:
+                size = resource.endpoint.params.get(self.page_size_param)
+                if size is not None and not (isinstance(size, int) and size > 0):
+                    raise ValueError(
+                        f"resource {resource.name!r}: endpoint.params.{self.page_size_param} "
+                        f"is the page size and must be a positive integer, got {size!r}"
+                    )
+        return self
+
+    def resource(self, name: str) -> ResourceSpec:
+        return next(resource for resource in self.resources if resource.name == name)
+
+    @cached_property
+    def env_prefix(self) -> str:
+        return self.name.upper()
+
+    @property
+    def base_url_env(self) -> str:
+        return f"{self.env_prefix}_BASE_URL"
+
+
+def validate_base_url(url: str) -> str:
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValueError(f"base URL {url!r} must be absolute, starting with http:// or https://")
+    return url
+
+
+def _describe_location(raw: dict[str, Any], location: Iterable[str | int]) -> str:
+    """`('resources', 3, 'endpoint', 'path')` -> `resource 'employees', key endpoint.path`."""
+    parts = list(location)
+    if len(parts) >= 2 and parts[0] == "resources" and isinstance(parts[1], int):
+        resources = raw.get("resources") or []
+        entry = resources[parts[1]] if parts[1] < len(resources) else None
+        name = entry.get("name") if isinstance(entry, dict) else None
+        label = f"resource {name!r}" if name else f"resources[{parts[1]}]"
+        key = ".".join(str(part) for part in parts[2:])
+        return f"{label}, key {key}" if key else label
+    return "key " + ".".join(str(part) for part in parts) if parts else "top level"
+
+
+def load_source_config(path: Path) -> SourceConfig:
+    """Read and validate one config file; the file stem is the source name."""
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    if "name" in raw:
+        raise ConfigError(f"{path}: key name: the source name is the file name, drop the key")
+    try:
+        return SourceConfig.model_validate({"name": path.stem, **raw})
+    except ValidationError as error:
+        problems = [
+            f"{_describe_location(raw, issue['loc'])}: {issue['msg'].removeprefix('Value error, ')}"
+            for issue in error.errors(include_url=False)
+        ]
+        raise ConfigError(f"{path}: " + "; ".join(problems)) from None
+
+
+def load_source_configs(configs_dir: Path) -> list[SourceConfig]:
+    paths = sorted(configs_dir.glob("*.yaml"))
+    if not paths:
+        raise ConfigError(f"{configs_dir}: no *.yaml source configs found")
+    return [load_source_config(path) for path in paths]

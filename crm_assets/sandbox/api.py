@@ -1,0 +1,219 @@
+"""What the emulated APIs serve: routes, envelopes, pages, auth, and the data volume.
+
+The routes, data selectors and paging parameter names come from the same config files the
+pipeline reads; how each paging style behaves (Link headers, pages past the end, single objects
+that ignore paging, page-size caps) is implemented here, on the server side, the way the real
+APIs behave, so the pipeline's paginators are exercised for real.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode, urlparse
+
+from crm_assets.config import PARENT_REFERENCE, ResourceSpec, SourceConfig
+from crm_assets.sandbox.records import make_record
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 10_000
+CHILDREN_PER_PARENT_CYCLE = 3
+
+
+def sandbox_secrets(config: SourceConfig) -> dict[str, str]:
+    """The credentials the sandbox accepts for a source, by env var name."""
+    return {env_var: f"sbx-{field}-{config.name}" for field, env_var in config.auth.env.items()}
+
+
+@dataclass
+class Volume:
+    """How many rows each list resource holds; a child holds `parent_id % 3` rows per parent."""
+
+    default: int = 10
+    overrides: dict[str, int] = field(default_factory=dict)
+
+    def rows(self, source: str, resource: str) -> int:
+        return self.overrides.get(f"{source}.{resource}", self.default)
+
+    @classmethod
+    def spread(cls, records: int, configs: list[SourceConfig]) -> Volume:
+        """`records` rows spread evenly over every top-level list resource of the configs."""
+        list_resources = [
+            (config.name, resource.name)
+            for config in configs
+            for resource in config.resources
+            if kind_of(config, resource) == "list"
+        ]
+        return cls(default=max(records // max(len(list_resources), 1), 0))
+
+
+def paginator_of(config: SourceConfig, resource: ResourceSpec) -> dict[str, Any]:
+    paginator = resource.endpoint.paginator or config.resource_defaults.endpoint.paginator
+    return paginator.model_dump() if paginator else {"type": "single_page"}
+
+
+def kind_of(config: SourceConfig, resource: ResourceSpec) -> str:
+    if paginator_of(config, resource)["type"] == "single_page":
+        return "single"
+    if resource.parent:
+        return "child"
+    if resource.for_each:
+        return "for_each"
+    return "list"
+
+
+def child_ids(parent_id: int) -> list[int]:
+    return [parent_id * 10 + k for k in range(parent_id % CHILDREN_PER_PARENT_CYCLE)]
+
+
+def envelope(data_selector: str | None, payload: Any) -> Any:
+    """Wrap rows the way `data_selector` unwraps them: `data.contacts.*.contact` ->
+    {"data": {"contacts": [{"contact": row}, ...]}}."""
+    if not data_selector:
+        return payload
+    steps = data_selector.replace("[*]", ".*").split(".")
+    if "*" in steps:
+        star = steps.index("*")
+        inner = steps[star + 1 :]
+        for key in reversed(inner):
+            payload = [{key: row} for row in payload]
+        steps = steps[:star]
+    for key in reversed(steps):
+        payload = {key: payload}
+    return payload
+
+
+@dataclass(frozen=True)
+class Route:
+    config: SourceConfig
+    resource: ResourceSpec
+    pattern: re.Pattern[str]
+    kind: str
+    paginator: dict[str, Any]
+
+    @property
+    def key(self) -> str:
+        return f"{self.config.name}.{self.resource.name}"
+
+
+def _route_pattern(base_path: str, resource: ResourceSpec) -> re.Pattern[str]:
+    path = base_path.rstrip("/") + "/" + resource.endpoint.path.lstrip("/")
+    regex, position = "", 0
+    for match in re.finditer(r"\{([^{}]+)\}", path):
+        regex += re.escape(path[position : match.start()])
+        placeholder = match.group(1)
+        if PARENT_REFERENCE.fullmatch(match.group(0)):
+            regex += r"(?P<parent_id>\d+)"
+        else:
+            regex += r"(?P<each>[^/]+)"
+        position = match.end()
+    return re.compile(regex + re.escape(path[position:]) + "$")
+
+
+def build_routes(configs: list[SourceConfig]) -> dict[str, list[Route]]:
+    """Routes by source name; each matches the path below `/<source>`."""
+    routes: dict[str, list[Route]] = {}
+    for config in configs:
+        base_path = urlparse(config.base_url).path
+        routes[config.name] = [
+            Route(
+                config=config,
+                resource=resource,
+                pattern=_route_pattern(base_path, resource),
+                kind=kind_of(config, resource),
+                paginator=paginator_of(config, resource),
+            )
+            for resource in config.resources
+        ]
+    return routes
+
+
+class Unauthorized(Exception):
+    pass
+
+
+def check_auth(config: SourceConfig, headers: Any, query: dict[str, str]) -> None:
+    expected = {field: sandbox_secrets(config)[env] for field, env in config.auth.env.items()}
+    auth = config.auth
+    if auth.type == "bearer":
+        ok = headers.get("Authorization") == f"Bearer {expected['token']}"
+    elif auth.type == "http_basic":
+        pair = f"{expected['username']}:{expected['password']}".encode()
+        ok = headers.get("Authorization") == "Basic " + base64.b64encode(pair).decode()
+    else:
+        presented = query.get(auth.name) if auth.location == "query" else headers.get(auth.name)
+        ok = presented == expected["api_key"]
+    if not ok:
+        raise Unauthorized()
+
+
+@dataclass
+class Page:
+    body: Any
+    rows: int
+    link_next: str | None = None
+
+
+def _int_param(query: dict[str, str], name: str | None, default: int) -> int:
+    if not name or name not in query:
+        return default
+    try:
+        return int(query[name])
+    except ValueError:
+        return default
+
+
+def serve_page(
+    route: Route, volume: Volume, query: dict[str, str], match: re.Match[str], self_url: str
+) -> Page:
+    """The page a real API would answer for this request."""
+    config, resource = route.config, route.resource
+    if route.kind == "single":
+        return Page(envelope(resource.endpoint.data_selector, make_record(resource.name, 1)), 1)
+
+    if route.kind == "child":
+        ids = child_ids(int(match.group("parent_id")))
+    else:
+        if route.kind == "for_each":
+            ((_, allowed),) = (resource.for_each or {}).items()
+            if match.group("each") not in allowed:
+                raise LookupError(match.group("each"))
+        ids = range(1, volume.rows(config.name, resource.name) + 1)
+
+    style = route.paginator["type"]
+    if style == "offset":
+        size = _int_param(query, route.paginator["limit_param"], DEFAULT_PAGE_SIZE)
+        start = _int_param(query, route.paginator["offset_param"], 0)
+    else:
+        size = _int_param(query, config.page_size_param, DEFAULT_PAGE_SIZE)
+        page_param = route.paginator.get("page_param", "page")
+        base = route.paginator.get("base_page", 1)
+        page = _int_param(query, page_param, base)
+        start = (page - base) * min(max(size, 1), MAX_PAGE_SIZE)
+    size = min(max(size, 1), MAX_PAGE_SIZE)
+    start = max(start, 0)
+    page_ids = ids[start : start + size]
+    rows = [make_record(resource.name, record_id) for record_id in page_ids]
+    link_next = None
+    if style == "header_link" and start + size < len(ids):
+        next_query = {**query, "page": str(start // size + 2)}
+        if config.page_size_param:
+            next_query[config.page_size_param] = str(size)
+        link_next = f"{self_url}?{urlencode(next_query)}"
+    return Page(envelope(resource.endpoint.data_selector, rows), len(rows), link_next)
+
+
+def expected_rows(route: Route, volume: Volume, parent_ids: Iterator[int] | None = None) -> int:
+    """How many distinct rows the table of this route should hold after a full load."""
+    if route.kind == "single":
+        return 1
+    if route.kind == "child":
+        return sum(len(child_ids(parent_id)) for parent_id in parent_ids or ())
+    count = volume.rows(route.config.name, route.resource.name)
+    if route.kind == "for_each":
+        ((_, values),) = (route.resource.for_each or {}).items()
+        return count * len(values)
+    return count
