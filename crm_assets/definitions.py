@@ -1,0 +1,32 @@
+"""The code location: merges what the factories build from `configs/`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+from dagster_dlt import DagsterDltResource
+
+from crm_assets.assets import api_resource_key, build_source_assets
+from crm_assets.config import load_source_configs
+from crm_assets.resources import DestinationResource, SourceApiResource
+
+CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+def build_definitions(configs_dir: Path | None = None) -> dg.Definitions:
+    configs_dir = configs_dir or Path(os.environ.get("CRM_CONFIGS_DIR", CONFIGS_DIR))
+    configs = load_source_configs(configs_dir)
+    destination = DestinationResource.from_env()
+    return dg.Definitions(
+        assets=[build_source_assets(config, destination.destination) for config in configs],
+        resources={
+            "dlt": DagsterDltResource(),
+            "destination": destination,
+            **{api_resource_key(c): SourceApiResource.from_env(c) for c in configs},
+        },
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,43 @@
+"""Fixtures: the real sandbox over HTTP on 127.0.0.1, a tmp DuckDB file and a real instance."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from crm_assets.config import SourceConfig, load_source_configs
+from crm_assets.definitions import CONFIGS_DIR
+from crm_assets.sandbox.api import Volume
+from crm_assets.sandbox.server import Sandbox
+
+
+@pytest.fixture(scope="session")
+def configs() -> list[SourceConfig]:
+    return load_source_configs(CONFIGS_DIR)
+
+
+@pytest.fixture
+def duckdb_path(tmp_path: Path) -> Path:
+    return tmp_path / "crm.duckdb"
+
+
+@pytest.fixture
+def sandbox(
+    configs: list[SourceConfig], duckdb_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Sandbox]:
+    """A sandbox serving every source, with the env pointing the pipeline at it."""
+    with Sandbox(configs, volume=Volume(default=3)) as running:
+        for name, value in running.env().items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("CRM_DUCKDB_PATH", str(duckdb_path))
+        monkeypatch.setenv("CRM_PIPELINES_DIR", str(tmp_path / "dlt_pipelines"))
+        yield running
+
+
+@pytest.fixture
+def instance() -> Iterator[dg.DagsterInstance]:
+    with dg.instance_for_test() as test_instance:
+        yield test_instance

@@ -1,0 +1,82 @@
+"""Running materializations and reading the destination, as a user would see them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from crm_assets.config import SourceConfig
+from crm_assets.definitions import build_definitions
+from crm_assets.sandbox.api import expected_rows
+from crm_assets.sandbox.server import Sandbox
+
+
+def materialize(
+    instance: dg.DagsterInstance,
+    selection: str = "*",
+    configs_dir: Path | None = None,
+    raise_on_error: bool = True,
+) -> dg.ExecuteInProcessResult:
+    """Materialize an asset selection (Dagster's selection syntax) from freshly built defs."""
+    defs = build_definitions(configs_dir)
+    job = defs.resolve_implicit_global_asset_job_def()
+    keys = dg.AssetSelection.from_string(selection).resolve(defs.resolve_asset_graph())
+    return job.execute_in_process(
+        instance=instance, asset_selection=list(keys), raise_on_error=raise_on_error
+    )
+
+
+def table_counts(duckdb_path: Path, source: str) -> dict[str, tuple[int, int]]:
+    """(rows, distinct primary keys) of every table of the source's dataset."""
+    counts = {}
+    with duckdb.connect(str(duckdb_path), read_only=True) as connection:
+        tables = connection.execute(
+            "select table_name from information_schema.tables where table_schema = ? "
+            "and table_name not like '\\_dlt%' escape '\\' and table_name not like '%\\_\\_%' escape '\\'",
+            [source],
+        ).fetchall()
+        for (table,) in tables:
+            columns = {
+                name
+                for (name,) in connection.execute(
+                    "select column_name from information_schema.columns "
+                    "where table_schema = ? and table_name = ?",
+                    [source, table],
+                ).fetchall()
+            }
+            key = "entity, id" if "entity" in columns else "id"
+            rows, keys = connection.execute(
+                f'select count(*), count(distinct ({key})) from "{source}"."{table}"'
+            ).fetchone()
+            counts[table] = (rows, keys)
+    return counts
+
+
+def expected_counts(sandbox: Sandbox, config: SourceConfig) -> dict[str, int]:
+    expected = {}
+    for resource in config.resources:
+        route = sandbox.route(config.name, resource.name)
+        parent_ids = None
+        if resource.parent:
+            parent_ids = iter(range(1, sandbox.volume.rows(config.name, resource.parent) + 1))
+        expected[resource.name] = expected_rows(route, sandbox.volume, parent_ids)
+    return expected
+
+
+def query(duckdb_path: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(duckdb_path), read_only=True) as connection:
+        return connection.execute(sql).fetchall()
+
+
+def page_size(sandbox: Sandbox, source: str, resource: str) -> int:
+    route = sandbox.route(source, resource)
+    if route.paginator["type"] == "offset":
+        return route.paginator["limit"]
+    return route.resource.endpoint.params[route.config.page_size_param]
+
+
+def list_resources(config: SourceConfig, sandbox: Sandbox) -> Iterable[str]:
+    return [r.resource.name for r in sandbox.routes[config.name] if r.kind == "list"]
