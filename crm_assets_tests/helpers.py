@@ -10,7 +10,7 @@ import duckdb
 
 from crm_assets.config import SourceConfig
 from crm_assets.definitions import build_definitions
-from crm_assets.sandbox.api import expected_rows
+from crm_assets.sandbox.api import DEFAULT_PAGE_SIZE, expected_rows
 from crm_assets.sandbox.server import Sandbox
 
 
@@ -75,7 +75,8 @@ def page_size(sandbox: Sandbox, source: str, resource: str) -> int:
     route = sandbox.route(source, resource)
     if route.paginator["type"] == "offset":
         return route.paginator["limit"]
-    return route.resource.endpoint.params[route.config.page_size_param]
+    # Without a page-size param the API answers pages of its default size.
+    return route.resource.endpoint.params.get(route.config.page_size_param, DEFAULT_PAGE_SIZE)
 
 
 def list_resources(config: SourceConfig, sandbox: Sandbox) -> Iterable[str]:

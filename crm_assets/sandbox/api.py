@@ -93,6 +93,8 @@ class Route:
     pattern: re.Pattern[str]
     kind: str
     paginator: dict[str, Any]
+    # Resources reading one path read one collection: the first resource on the path names it.
+    collection: str
 
     @property
     def key(self) -> str:
@@ -118,6 +120,9 @@ def build_routes(configs: list[SourceConfig]) -> dict[str, list[Route]]:
     routes: dict[str, list[Route]] = {}
     for config in configs:
         base_path = urlparse(config.base_url).path
+        first_on_path: dict[str, str] = {}
+        for resource in config.resources:
+            first_on_path.setdefault(resource.endpoint.path, resource.name)
         routes[config.name] = [
             Route(
                 config=config,
@@ -125,6 +130,7 @@ def build_routes(configs: list[SourceConfig]) -> dict[str, list[Route]]:
                 pattern=_route_pattern(base_path, resource),
                 kind=kind_of(config, resource),
                 paginator=paginator_of(config, resource),
+                collection=first_on_path[resource.endpoint.path],
             )
             for resource in config.resources
         ]
@@ -172,7 +178,7 @@ def serve_page(
     """The page a real API would answer for this request."""
     config, resource = route.config, route.resource
     if route.kind == "single":
-        return Page(envelope(resource.endpoint.data_selector, make_record(resource.name, 1)), 1)
+        return Page(envelope(resource.endpoint.data_selector, make_record(route.collection, 1)), 1)
 
     if route.kind == "child":
         ids = child_ids(int(match.group("parent_id")))
@@ -181,7 +187,7 @@ def serve_page(
             ((_, allowed),) = (resource.for_each or {}).items()
             if match.group("each") not in allowed:
                 raise LookupError(match.group("each"))
-        ids = range(1, volume.rows(config.name, resource.name) + 1)
+        ids = range(1, volume.rows(config.name, route.collection) + 1)
 
     style = route.paginator["type"]
     if style == "offset":
@@ -196,7 +202,7 @@ def serve_page(
     size = min(max(size, 1), MAX_PAGE_SIZE)
     start = max(start, 0)
     page_ids = ids[start : start + size]
-    rows = [make_record(resource.name, record_id) for record_id in page_ids]
+    rows = [make_record(route.collection, record_id) for record_id in page_ids]
     link_next = None
     if style == "header_link" and start + size < len(ids):
         next_query = {**query, "page": str(start // size + 2)}
@@ -212,7 +218,7 @@ def expected_rows(route: Route, volume: Volume, parent_ids: Iterator[int] | None
         return 1
     if route.kind == "child":
         return sum(len(child_ids(parent_id)) for parent_id in parent_ids or ())
-    count = volume.rows(route.config.name, route.resource.name)
+    count = volume.rows(route.config.name, route.collection)
     if route.kind == "for_each":
         ((_, values),) = (route.resource.for_each or {}).items()
         return count * len(values)
