@@ -1,0 +1,26 @@
+# `make demo` loads every source from the sandbox into DuckDB; `make test` runs the suite.
+# Both create .venv and install the project on first use.
+PYTHON ?= python3
+VENV := .venv
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+
+.PHONY: demo test dev
+
+$(VENV)/installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[test]'
+	touch $@
+
+$(DAGSTER_HOME)/dagster.yaml:
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
+
+demo: $(VENV)/installed $(DAGSTER_HOME)/dagster.yaml
+	$(VENV)/bin/python -m crm_assets.demo
+
+test: $(VENV)/installed
+	$(VENV)/bin/python -m pytest
+
+dev: $(VENV)/installed $(DAGSTER_HOME)/dagster.yaml
+	$(VENV)/bin/dagster dev -w workspace.yaml

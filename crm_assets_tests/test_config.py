@@ -1,0 +1,99 @@
+"""Config files: the five shipped ones load; a bad one fails naming the file, resource and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from crm_assets.config import ConfigError, SourceConfig, load_source_config
+from crm_assets.definitions import CONFIGS_DIR
+from crm_assets.source_builder import placeholder_source
+
+GOOD = yaml.safe_load((CONFIGS_DIR / "lead_crm.yaml").read_text())
+
+
+def test_the_five_sources_hold_the_seed_resources(configs: list[SourceConfig]):
+    assert {config.name: len(config.resources) for config in configs} == {
+        "party_crm": 16,
+        "deal_crm": 17,
+        "lead_crm": 4,
+        "work_suite": 36,
+        "success_analytics": 17,
+    }
+
+
+def test_every_config_builds_a_dlt_source_with_one_selected_resource_per_entry(
+    configs: list[SourceConfig],
+):
+    for config in configs:
+        source = placeholder_source(config)
+        assert sorted(source.selected_resources) == sorted(r.name for r in config.resources)
+
+
+def _mutate(path: str, value: object) -> dict:
+    """A copy of lead_crm.yaml with the dotted path set (`resources.1.endpoint.path`)."""
+    raw = yaml.safe_load(yaml.safe_dump(GOOD))
+    *parents, last = path.split(".")
+    node = raw
+    for part in parents:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    if value is _DELETE:
+        del node[int(last) if isinstance(node, list) else last]
+    elif isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+    return raw
+
+
+_DELETE = object()
+
+INVALID_CONFIGS = [
+    ("base_url", "api.example.com/v1", ["key base_url", "http://"]),
+    ("resources.1.endpoint.paginator.limit", -5, ["resource 'contact'", "paginator.offset.limit"]),
+    ("resources.2.endpoint.paginator.type", "cursor_magic", ["resource 'lead'", "paginator"]),
+    ("auth.type", "basic", ["key auth.type", "'bearer', 'http_basic' or 'api_key'"]),
+    ("auth.env", {"token": "LEAD_CRM_API_KEY"}, ["key auth", "api_key"]),
+    ("resources.3.name", "account", ["duplicate resource names ['account']"]),
+    ("resources.1.endpoint.path", "/v1/account/{resources.accounts.id}/contacts",
+     ["resource 'contact'", "parent 'accounts'"]),
+    ("resources.0.endpoint.path", "/v1/account/{resources.account.id}", ["account -> account form a cycle"]),
+    ("resources.1.endpoint.path", "/v1/{entity}/contact", ["resource 'contact'", "{entity}"]),
+    ("resources.0.endpont", {"path": "/x"}, ["resource 'account', key endpont", "Extra inputs"]),
+    ("resources.0.endpoint", _DELETE, ["resource 'account', key endpoint", "Field required"]),
+    ("schedule.cron", "every day", ["key schedule.cron", "five-field cron"]),
+    ("schedule.timezone", "Mars/Olympus", ["key schedule.timezone", "unknown timezone"]),
+    ("auth.env.api_key", "lead-key", ["key auth.env.api_key", "pattern"]),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "fragments"), INVALID_CONFIGS, ids=lambda v: str(v)[:40])
+def test_an_invalid_config_fails_once_naming_file_resource_and_key(
+    tmp_path: Path, path: str, value: object, fragments: list[str]
+):
+    config_file = tmp_path / "lead_crm.yaml"
+    config_file.write_text(yaml.safe_dump(_mutate(path, value)))
+    with pytest.raises(ConfigError) as raised:
+        load_source_config(config_file)
+    message = str(raised.value)
+    assert message.startswith(f"{config_file}: ")
+    for fragment in fragments:
+        assert fragment in message
+
+
+def test_a_cycle_between_two_resources_is_named(tmp_path: Path):
+    raw = _mutate("resources.0.endpoint.path", "/v1/account/{resources.contact.id}")
+    raw["resources"][1]["endpoint"]["path"] = "/v1/contact/{resources.account.id}"
+    config_file = tmp_path / "lead_crm.yaml"
+    config_file.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match=r"account -> contact -> account form a cycle"):
+        load_source_config(config_file)
+
+
+def test_a_file_that_is_not_yaml_is_named(tmp_path: Path):
+    config_file = tmp_path / "lead_crm.yaml"
+    config_file.write_text("resources: [name: x\n")
+    with pytest.raises(ConfigError, match=f"^{config_file}: not valid YAML"):
+        load_source_config(config_file)
