@@ -70,8 +70,11 @@ class DestinationResource(dg.ConfigurableResource):
     def pipeline(self, source_name: str) -> dlt.Pipeline:
         """One pipeline per source, named after it, so two sources never share local state."""
         if self.destination == "duckdb":
-            Path(self.duckdb_path).parent.mkdir(parents=True, exist_ok=True)
-            destination = dlt.destinations.duckdb(self.duckdb_path)
+            # Absolute: dlt would otherwise resolve a relative path against state it kept
+            # from an earlier run, possibly of another checkout.
+            duckdb_path = Path(self.duckdb_path).resolve()
+            duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+            destination = dlt.destinations.duckdb(str(duckdb_path))
         else:
             destination = self.destination
         return dlt.pipeline(
