@@ -9,8 +9,9 @@ import dlt
 from dagster_dlt import DagsterDltResource, dlt_assets
 
 from crm_assets.config import SourceConfig
+from crm_assets.http_stats import HttpStats
 from crm_assets.resources import DestinationResource, SourceApiResource
-from crm_assets.source_builder import placeholder_source
+from crm_assets.source_builder import http_session, placeholder_source
 from crm_assets.translator import CrmDltTranslator
 
 
@@ -18,10 +19,20 @@ def api_resource_key(config: SourceConfig) -> str:
     return f"{config.name}_api"
 
 
+def _run_metadata(pipeline: dlt.Pipeline) -> dict[str, Any]:
+    trace = pipeline.last_trace
+    load_ids = trace.last_load_info.loads_ids if trace and trace.last_load_info else []
+    return {
+        "load_id": ",".join(load_ids),
+        "duration_seconds": round((trace.finished_at - trace.started_at).total_seconds(), 3),
+    }
+
+
 def build_source_assets(config: SourceConfig, destination_name: str) -> dg.AssetsDefinition:
     """All resources of one source as one multi-asset; a run builds the real source from the
     source's API resource, so loading definitions needs no secret and sends no request."""
     api_key = api_resource_key(config)
+    translator = CrmDltTranslator(config)
 
     def load_source(
         context: dg.AssetExecutionContext,
@@ -29,14 +40,26 @@ def build_source_assets(config: SourceConfig, destination_name: str) -> dg.Asset
         destination: DestinationResource,
         **api: SourceApiResource,
     ) -> Iterator[Any]:
-        dlt_source = api[api_key].build_source(config)
+        source_api = api[api_key]
+        http_stats = HttpStats(config, source_api.validated_base_url(config))
+        session = http_stats.instrument(http_session(config))
+        pipeline = destination.pipeline(config.name)
         with destination.write_lock():
-            yield from dlt.run(
+            results = dlt.run(
                 context=context,
-                dlt_source=dlt_source,
-                dlt_pipeline=destination.pipeline(config.name),
+                dlt_source=source_api.build_source(config, session),
+                dlt_pipeline=pipeline,
                 loader_file_format=destination.loader_file_format,
-            )
+            ).fetch_row_count()
+            for result in results:
+                resource = result.asset_key.path[-1]
+                yield result._replace(
+                    metadata={
+                        **result.metadata,
+                        **http_stats.metadata(resource),
+                        **_run_metadata(pipeline),
+                    }
+                )
 
     _declare_api_parameter(load_source, api_key)
     return dlt_assets(
@@ -45,7 +68,7 @@ def build_source_assets(config: SourceConfig, destination_name: str) -> dg.Asset
             pipeline_name=config.name, dataset_name=config.name, destination=destination_name
         ),
         name=config.name,
-        dagster_dlt_translator=CrmDltTranslator(config),
+        dagster_dlt_translator=translator,
         pool=f"crm_source/{config.name}",
     )(load_source)
 

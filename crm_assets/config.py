@@ -29,6 +29,7 @@ from pydantic import (
 
 IDENTIFIER = r"^[a-z][a-z0-9_]*$"
 ENV_VAR_NAME = r"^[A-Z][A-Z0-9_]*$"
+OWNER = r"^(team:[A-Za-z0-9_-]+|[^@\s]+@[^@\s]+)$"
 PARENT_REFERENCE = re.compile(r"\{resources\.([A-Za-z0-9_]+)\.([A-Za-z0-9_]+)\}")
 PATH_PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 
@@ -188,6 +189,11 @@ class ResourceSpec(_Strict):
         return self
 
     @property
+    def primary_key_columns(self) -> list[str]:
+        key = self.primary_key
+        return [key] if isinstance(key, str) else list(key or [])
+
+    @property
     def parent(self) -> str | None:
         match = PARENT_REFERENCE.search(self.endpoint.path)
         return match.group(1) if match else None
@@ -202,6 +208,7 @@ class SourceConfig(_Strict):
     auth: AuthSpec
     page_size_param: str | None = None
     retry: RetryPolicy = RetryPolicy()
+    owners: list[Annotated[str, Field(pattern=OWNER)]] = ["team:data-platform"]
     schedule: ScheduleSpec
     freshness_hours: PositiveFloat = 26
     resource_defaults: ResourceDefaults = ResourceDefaults()

@@ -6,6 +6,7 @@ import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import dlt
@@ -38,13 +39,15 @@ class SourceApiResource(dg.ConfigurableResource):
             **{field: dg.EnvVar(env_var) for field, env_var in config.auth.env.items()},
         )
 
-    def build_source(self, config: SourceConfig) -> DltSource:
+    def validated_base_url(self, config: SourceConfig) -> str:
         try:
-            base_url = validate_base_url(self.base_url)
+            return validate_base_url(self.base_url)
         except ValueError as error:
             raise dg.Failure(f"{config.base_url_env}: {error}") from None
+
+    def build_source(self, config: SourceConfig, session: Any = None) -> DltSource:
         secrets = {field: getattr(self, field) for field in config.auth.env}
-        return build_source(config, base_url, secrets)
+        return build_source(config, self.validated_base_url(config), secrets, session)
 
 
 class DestinationResource(dg.ConfigurableResource):

@@ -71,7 +71,9 @@ def http_session(config: SourceConfig) -> Any:
     ).session
 
 
-def rest_api_config(config: SourceConfig, base_url: str, secrets: dict[str, str]) -> dict[str, Any]:
+def rest_api_config(
+    config: SourceConfig, base_url: str, secrets: dict[str, str], session: Any = None
+) -> dict[str, Any]:
     """dlt's RESTAPIConfig for the source, with the given base URL and secret values."""
     resources: list[Any] = []
     for resource in config.resources:
@@ -82,7 +84,7 @@ def rest_api_config(config: SourceConfig, base_url: str, secrets: dict[str, str]
         "client": {
             "base_url": base_url,
             "auth": config.auth.dlt_auth(secrets),
-            "session": http_session(config),
+            "session": session or http_session(config),
         },
         "resource_defaults": {
             **config.resource_defaults.model_dump(exclude_none=True, exclude={"endpoint"}),
@@ -92,9 +94,11 @@ def rest_api_config(config: SourceConfig, base_url: str, secrets: dict[str, str]
     }
 
 
-def build_source(config: SourceConfig, base_url: str, secrets: dict[str, str]) -> DltSource:
+def build_source(
+    config: SourceConfig, base_url: str, secrets: dict[str, str], session: Any = None
+) -> DltSource:
     return rest_api_source(
-        rest_api_config(config, base_url, secrets), name=config.name  # type: ignore[arg-type]
+        rest_api_config(config, base_url, secrets, session), name=config.name  # type: ignore[arg-type]
     )
 
 

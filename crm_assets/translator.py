@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import dagster as dg
 from dagster_dlt import DagsterDltTranslator
 from dagster_dlt.translator import DltResourceTranslatorData
 
-from crm_assets.config import SourceConfig
+from crm_assets.config import ResourceSpec, SourceConfig
+
+
+def describe_endpoint(config: SourceConfig, resource: ResourceSpec) -> str:
+    """How the rows are fetched, without the host (no links, nothing environment-specific)."""
+    endpoint = resource.endpoint
+    paginator = endpoint.paginator or config.resource_defaults.endpoint.paginator
+    text = f"GET {endpoint.path}"
+    if endpoint.data_selector:
+        text += f", rows at `{endpoint.data_selector}`"
+    if paginator:
+        text += f", paginated by {paginator.type}"
+    if resource.for_each:
+        ((key, values),) = resource.for_each.items()
+        text += f", once per {key} in {values}"
+    if resource.parent:
+        text += f", once per {resource.parent} row"
+    return text
 
 
 @dataclass
@@ -25,20 +43,25 @@ class CrmDltTranslator(DagsterDltTranslator):
         return dg.AssetKey([self.config.name, resource_name])
 
     def get_asset_spec(self, data: DltResourceTranslatorData) -> dg.AssetSpec:
-        resource = self.config.resource(data.resource.name)
-        endpoint = resource.endpoint
+        config = self.config
+        resource = config.resource(data.resource.name)
         description = resource.description or (
-            f"`{resource.name}` of {self.config.name}: {self.config.description} "
-            f"Loaded from `GET {endpoint.path}`"
-            + (f", rows at `{endpoint.data_selector}`." if endpoint.data_selector else ".")
+            f"`{resource.name}` from {config.name}: {config.description}\n\n"
+            f"{describe_endpoint(config, resource)}."
         )
         return (
             super()
             .get_asset_spec(data)
             .replace_attributes(
                 key=self.asset_key(resource.name),
-                group_name=self.config.name,
+                group_name=config.name,
                 deps=[self.asset_key(resource.parent)] if resource.parent else [],
                 description=description,
+                owners=config.owners,
+                tags={"crm/source": config.name, "crm/auth": config.auth.type},
+                freshness_policy=dg.FreshnessPolicy.time_window(
+                    fail_window=timedelta(hours=config.freshness_hours)
+                ),
             )
+            .merge_attributes(metadata={"endpoint": describe_endpoint(config, resource)})
         )

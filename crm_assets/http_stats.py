@@ -1,0 +1,76 @@
+"""Counts what a run fetched over HTTP, per resource: pages, bytes and retried responses."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import Counter
+from typing import Any
+from urllib.parse import urlparse
+
+from dlt.sources.helpers.requests.retry import DEFAULT_RETRY_STATUS
+
+from crm_assets.config import SourceConfig
+
+
+def _path_regex(base_path: str, endpoint_path: str) -> re.Pattern[str]:
+    path = base_path.rstrip("/") + "/" + endpoint_path.lstrip("/")
+    parts = re.split(r"\{[^{}]+\}", path)
+    return re.compile("[^/]+".join(re.escape(part) for part in parts) + "$")
+
+
+class HttpStats:
+    """Counts every response a session's adapters receive, each retry attempt included.
+
+    Resources reading one path share that path's figures.
+    """
+
+    def __init__(self, config: SourceConfig, base_url: str) -> None:
+        base_path = urlparse(base_url).path
+        self._patterns = [
+            (resource.name, _path_regex(base_path, resource.endpoint.path))
+            for resource in config.resources
+        ]
+        self.pages: Counter[str] = Counter()
+        self.bytes: Counter[str] = Counter()
+        self.retries: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> HttpStats:
+        # dlt deep-copies the REST config, session hooks included; the copy must count here.
+        return self
+
+    def _resources_at(self, url: str) -> list[str]:
+        path = urlparse(url).path
+        return [name for name, pattern in self._patterns if pattern.search(path)]
+
+    def instrument(self, session: Any) -> Any:
+        # Response hooks would not do: dlt sets per-request hooks, which replace a session's.
+        for adapter in set(session.adapters.values()):
+            adapter.send = self._counting(adapter.send)
+        return session
+
+    def _counting(self, send: Any) -> Any:
+        def counted_send(request: Any, *args: Any, **kwargs: Any) -> Any:
+            response = send(request, *args, **kwargs)
+            self.record(response)
+            return response
+
+        return counted_send
+
+    def record(self, response: Any) -> None:
+        retried = response.status_code in DEFAULT_RETRY_STATUS
+        with self._lock:
+            for resource in self._resources_at(response.url):
+                if retried:
+                    self.retries[resource] += 1
+                elif response.ok:
+                    self.pages[resource] += 1
+                    self.bytes[resource] += len(response.content)
+
+    def metadata(self, resource: str) -> dict[str, int]:
+        return {
+            "pages_fetched": self.pages[resource],
+            "bytes_fetched": self.bytes[resource],
+            "retried_responses": self.retries[resource],
+        }
