@@ -28,6 +28,18 @@ def _run_metadata(pipeline: dlt.Pipeline) -> dict[str, Any]:
     }
 
 
+def _row_counts(pipeline: dlt.Pipeline, tables: list[str]) -> dict[str, int]:
+    """Rows now in each destination table; 0 where dlt made no table (no row ever came)."""
+    existing = set(pipeline.default_schema.data_table_names()) if pipeline.default_schema_name else set()
+    counts = dict.fromkeys(tables, 0)
+    with pipeline.sql_client() as client:
+        for table in tables:
+            if table in existing:
+                query = f"select count(*) from {client.make_qualified_table_name(table)}"
+                counts[table] = client.execute_sql(query)[0][0]
+    return counts
+
+
 def build_source_assets(config: SourceConfig, destination_name: str) -> dg.AssetsDefinition:
     """All resources of one source as one multi-asset; a run builds the real source from the
     source's API resource, so loading definitions needs no secret and sends no request."""
@@ -45,21 +57,26 @@ def build_source_assets(config: SourceConfig, destination_name: str) -> dg.Asset
         session = http_stats.instrument(http_session(config))
         pipeline = destination.pipeline(config.name)
         with destination.write_lock():
-            results = dlt.run(
-                context=context,
-                dlt_source=source_api.build_source(config, session),
-                dlt_pipeline=pipeline,
-                loader_file_format=destination.loader_file_format,
-            ).fetch_row_count()
-            for result in results:
-                resource = result.asset_key.path[-1]
-                yield result._replace(
-                    metadata={
-                        **result.metadata,
-                        **http_stats.metadata(resource),
-                        **_run_metadata(pipeline),
-                    }
+            results = list(
+                dlt.run(
+                    context=context,
+                    dlt_source=source_api.build_source(config, session),
+                    dlt_pipeline=pipeline,
+                    loader_file_format=destination.loader_file_format,
                 )
+            )
+            row_counts = _row_counts(pipeline, [r.asset_key.path[-1] for r in results])
+        run_metadata = _run_metadata(pipeline)
+        for result in results:
+            resource = result.asset_key.path[-1]
+            yield result._replace(
+                metadata={
+                    **result.metadata,
+                    "dagster/row_count": dg.MetadataValue.int(row_counts[resource]),
+                    **http_stats.metadata(resource),
+                    **run_metadata,
+                }
+            )
 
     _declare_api_parameter(load_source, api_key)
     return dlt_assets(

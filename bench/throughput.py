@@ -1,0 +1,897 @@
+"""Throughput of the pipeline against the sandbox, stage by stage, in one run.
+
+    .venv/bin/python bench/throughput.py --records 200000
+    .venv/bin/python bench/throughput.py --records 200000 --source success_analytics --resource tickets
+
+Starts `python -m crm_assets.sandbox` as a subprocess (its own GIL), then runs every stage as its
+own process and measures wall seconds, rows, rows/s and peak RSS (ru_maxrss from wait4: the
+largest single process of the stage's process tree; plus the sampled sum over the tree):
+
+  0  the sandbox alone: in-process cost of `serve_page` + `orjson.dumps` for every page the
+     floor fetched (the HTTP path of the sandbox is measured by stage 1), and the sandbox
+     server's own CPU seconds while stage 1 ran.
+  1  the floor: a bare `requests.Session` (keep-alive) fetching every page the pipeline fetches
+     (same paths, params, page sizes, auth, paginators, children and `for_each` paths), decoding
+     JSON with `response.json()` and selecting the rows with the config's data selector.
+  2  plain dlt, no Dagster: `dlt.pipeline(...).run(build_source(...), loader_file_format=parquet)`
+     per source into a fresh DuckDB file, as `DestinationResource` sets it up.
+  3  `dagster asset materialize -m crm_assets.definitions --select <sel>` (the CLI), fresh
+     DAGSTER_HOME, fresh DuckDB file and pipelines dir.
+  4  the same command again, nothing changed upstream (same DuckDB file).
+  5  code-location load: `dagster definitions validate -m crm_assets.definitions` vs
+     `python -c "import dagster, dlt"`, median of 3 each.
+
+Stages 2, 3 and 4 are valid only if the rows in DuckDB (tables of the selected resources, no
+`_dlt*` and no nested `__` tables) equal the rows the floor fetched, table by table; the pages
+the sandbox served during each stage are compared with the floor's too.
+Results go to stdout and to JSON (default bench/results/throughput-<N>[-<source>.<resource>].json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIGS_DIR = ROOT / "configs"
+PARENT_REFERENCE = re.compile(r"\{resources\.([A-Za-z0-9_]+)\.([A-Za-z0-9_]+)\}")
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+# --------------------------------------------------------------------------------------------
+# Measuring a child process: wall time, rusage of its tree (wait4), sampled tree RSS.
+# --------------------------------------------------------------------------------------------
+
+
+def _children_map() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(entry))
+        except (OSError, IndexError, ValueError):
+            continue
+    return children
+
+
+def tree_rss_bytes(pid: int) -> int:
+    children = _children_map()
+    total, stack = 0, [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            with open(f"/proc/{current}/statm", "rb") as statm:
+                total += int(statm.read().split()[1]) * PAGE_SIZE
+        except (OSError, IndexError, ValueError):
+            pass
+        stack.extend(children.get(current, []))
+    return total
+
+
+class TreeRssSampler(threading.Thread):
+    def __init__(self, pid: int, interval: float = 0.2) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.interval, self.peak = pid, interval, 0
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            self.peak = max(self.peak, tree_rss_bytes(self.pid))
+            self._stop_event.wait(self.interval)
+
+    def stop(self) -> int:
+        self._stop_event.set()
+        self.join()
+        return self.peak
+
+
+def run_measured(
+    command: list[str], env: dict[str, str], log_path: Path, timeout: float
+) -> dict[str, Any]:
+    """Run `command` to completion as its own process group; wall, rusage (wait4), tree RSS."""
+    with log_path.open("wb") as log:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        sampler = TreeRssSampler(process.pid)
+        sampler.start()
+        timed_out = False
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() - started > timeout:
+                timed_out = True
+                os.killpg(process.pid, signal.SIGKILL)
+                pid, status, usage = os.wait4(process.pid, 0)
+                break
+            time.sleep(0.005)
+        wall = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        tree_peak = sampler.stop()
+    return {
+        "wall_s": wall,
+        "returncode": process.returncode,
+        "timed_out": timed_out,
+        "maxrss_mb": usage.ru_maxrss / 1024,  # KiB on Linux: the largest process of the tree
+        "tree_rss_mb": tree_peak / 2**20,  # sampled every 0.2 s: the sum over the tree
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "log": str(log_path),
+    }
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat", "rb") as stat:
+        fields = stat.read().rsplit(b")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_hwm_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+# --------------------------------------------------------------------------------------------
+# The plan: what the pipeline fetches, as plain data (the floor process imports only requests).
+# --------------------------------------------------------------------------------------------
+
+
+def load_configs() -> list[Any]:
+    from crm_assets.config import load_source_configs
+
+    return load_source_configs(CONFIGS_DIR)
+
+
+def selected_resources(config: Any, resource: str | None) -> tuple[list[str], set[str]]:
+    """(resources to fetch, parents first; resources loaded) for one source."""
+    names = [r.name for r in config.resources]
+    if resource is None:
+        needed, loaded = set(names), set(names)
+    else:
+        needed, loaded, current = set(), {resource}, resource
+        while current:
+            needed.add(current)
+            current = config.resource(current).parent
+    ordered: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in ordered:
+            return
+        parent = config.resource(name).parent
+        if parent:
+            visit(parent)
+        ordered.append(name)
+
+    for name in names:
+        if name in needed:
+            visit(name)
+    return ordered, loaded
+
+
+def floor_plan(configs: list[Any], env: dict[str, str], source: str | None,
+               resource: str | None) -> list[dict[str, Any]]:
+    plan = []
+    for config in configs:
+        if source and config.name != source:
+            continue
+        secrets = {field: env[var] for field, var in config.auth.env.items()}
+        auth = config.auth
+        headers, query, basic = {}, {}, None
+        if auth.type == "bearer":
+            headers["Authorization"] = f"Bearer {secrets['token']}"
+        elif auth.type == "http_basic":
+            basic = [secrets["username"], secrets["password"]]
+        elif auth.location == "header":
+            headers[auth.name] = secrets["api_key"]
+        else:
+            query[auth.name] = secrets["api_key"]
+        ordered, loaded = selected_resources(config, resource)
+        needed_fields: dict[str, set[str]] = {}
+        for name in ordered:
+            match = PARENT_REFERENCE.search(config.resource(name).endpoint.path)
+            if match:
+                needed_fields.setdefault(match.group(1), set()).add(match.group(2))
+        default_endpoint = config.resource_defaults.endpoint
+        resources = []
+        for name in ordered:
+            spec = config.resource(name)
+            paginator = spec.endpoint.paginator or default_endpoint.paginator
+            match = PARENT_REFERENCE.search(spec.endpoint.path)
+            resources.append({
+                "name": name,
+                "path": spec.endpoint.path,
+                "params": {**default_endpoint.params, **spec.endpoint.params},
+                "paginator": paginator.model_dump() if paginator else {"type": "single_page"},
+                "data_selector": spec.endpoint.data_selector,
+                "parent": [match.group(0), match.group(1), match.group(2)] if match else None,
+                "for_each": [[k, v] for k, v in (spec.for_each or {}).items()] or None,
+                "loaded": name in loaded,
+                "keep_fields": sorted(needed_fields.get(name, ())),
+            })
+        plan.append({
+            "source": config.name,
+            "base_url": env[config.base_url_env],
+            "headers": headers,
+            "query": query,
+            "basic": basic,
+            "resources": resources,
+        })
+    return plan
+
+
+# --------------------------------------------------------------------------------------------
+# Stage processes.
+# --------------------------------------------------------------------------------------------
+
+
+def select_rows(payload: Any, selector: str | None) -> list[Any]:
+    """The rows at `selector`, as dlt's RESTClient.extract_response returns them."""
+    if not selector:
+        return payload if isinstance(payload, list) else [payload]
+    values = [payload]
+    for step in selector.replace("[*]", ".*").split("."):
+        if step == "*":
+            values = [
+                item for value in values
+                for item in (value if isinstance(value, list) else
+                             value.values() if isinstance(value, dict) else ())
+            ]
+        else:
+            values = [value[step] for value in values if isinstance(value, dict) and step in value]
+    data = values[0] if len(values) == 1 else values
+    if data is None:
+        return []
+    return data if isinstance(data, list) else [data]
+
+
+def stage_floor(ctx: dict[str, Any], out: dict[str, Any]) -> None:
+    import requests
+
+    plan = ctx["plan"]
+    session = requests.Session()
+    urls: list[str] = []
+    rows: dict[str, int] = {}
+    pages: dict[str, int] = {}
+    fetched_bytes = 0
+
+    def get(url: str, params: dict[str, Any] | None, source: dict[str, Any]) -> Any:
+        nonlocal fetched_bytes
+        response = session.get(
+            url, params=params, headers=source["headers"],
+            auth=tuple(source["basic"]) if source["basic"] else None, timeout=60,
+        )
+        response.raise_for_status()
+        urls.append(response.url)
+        fetched_bytes += len(response.content)
+        return response
+
+    started = time.perf_counter()
+    for source in plan:
+        base = source["base_url"].rstrip("/") + "/"
+        kept: dict[str, list[dict[str, Any]]] = {}
+        for resource in source["resources"]:
+            key = f"{source['source']}.{resource['name']}"
+            paths: list[str] = []
+            if resource["parent"]:
+                placeholder, parent, field = resource["parent"]
+                paths = [resource["path"].replace(placeholder, str(row[field]))
+                         for row in kept[parent]]
+            elif resource["for_each"]:
+                ((name, values),) = resource["for_each"]
+                paths = [resource["path"].replace("{" + name + "}", v) for v in values]
+            else:
+                paths = [resource["path"]]
+            keep = resource["keep_fields"]
+            kept_rows: list[dict[str, Any]] = []
+            count = page_count = 0
+            paginator = resource["paginator"]
+            selector = resource["data_selector"]
+            for path in paths:
+                url = base + path.lstrip("/")
+                params = {**resource["params"], **source["query"]}
+                style = paginator["type"]
+                if style == "single_page":
+                    page_rows_iter = [select_rows(get(url, params, source).json(), selector)]
+                elif style == "header_link":
+                    def header_link_pages(url: str = url, params: dict = params) -> Any:
+                        response = get(url, params, source)
+                        yield select_rows(response.json(), selector)
+                        while (link := response.links.get(paginator["links_next_key"])):
+                            response = get(link["url"], None, source)
+                            yield select_rows(response.json(), selector)
+                    page_rows_iter = header_link_pages()
+                elif style == "page_number":
+                    def page_number_pages(url: str = url, params: dict = params) -> Any:
+                        page = paginator["base_page"]
+                        while True:
+                            data = select_rows(
+                                get(url, {**params, paginator["page_param"]: page},
+                                    source).json(), selector)
+                            yield data
+                            page += 1
+                            if not data or (paginator["maximum_page"] is not None
+                                            and page >= paginator["maximum_page"]):
+                                return
+                    page_rows_iter = page_number_pages()
+                elif style == "offset":
+                    def offset_pages(url: str = url, params: dict = params) -> Any:
+                        offset, limit = 0, paginator["limit"]
+                        while True:
+                            data = select_rows(get(url, {
+                                **params, paginator["offset_param"]: offset,
+                                paginator["limit_param"]: limit}, source).json(), selector)
+                            yield data
+                            offset += limit
+                            if not data or (paginator["maximum_offset"] is not None
+                                            and offset >= paginator["maximum_offset"]):
+                                return
+                    page_rows_iter = offset_pages()
+                else:
+                    raise ValueError(f"paginator {style!r} not supported by the floor")
+                for data in page_rows_iter:
+                    page_count += 1
+                    count += len(data)
+                    if keep:
+                        kept_rows.extend({f: row[f] for f in keep} for row in data)
+            if keep:
+                kept[resource["name"]] = kept_rows
+            pages[key] = page_count
+            if resource["loaded"]:
+                rows[key] = count
+    out["inner_s"] = time.perf_counter() - started
+    out.update(rows=rows, pages=pages, bytes=fetched_bytes, requests=len(urls))
+    Path(ctx["urls_path"]).write_text("\n".join(urls))
+
+
+def stage_serve(ctx: dict[str, Any], out: dict[str, Any]) -> None:
+    """The sandbox's own cost per page, in-process: serve_page + orjson.dumps for every URL the
+    floor fetched, in the same order."""
+    from urllib.parse import parse_qsl, urlparse
+
+    import orjson
+
+    from crm_assets.sandbox.api import build_routes, serve_page
+
+    configs = load_configs()
+    volume = make_volume(ctx, configs)
+    routes = build_routes(configs)
+    requests_ = []
+    for url in Path(ctx["urls_path"]).read_text().split("\n"):
+        if not url:
+            continue
+        parsed = urlparse(url)
+        source, _, rest = parsed.path.lstrip("/").partition("/")
+        query = dict(parse_qsl(parsed.query))
+        route, match = next(
+            (route, m) for route in routes[source] if (m := route.pattern.match("/" + rest))
+        )
+        requests_.append((route, match, query, f"http://{parsed.netloc}{parsed.path}"))
+    rows = body_bytes = 0
+    generate = dump = 0.0
+    for route, match, query, self_url in requests_:
+        t0 = time.perf_counter()
+        page = serve_page(route, volume, query, match, self_url)
+        t1 = time.perf_counter()
+        body = orjson.dumps(page.body)
+        t2 = time.perf_counter()
+        generate += t1 - t0
+        dump += t2 - t1
+        rows += page.rows
+        body_bytes += len(body)
+    out.update(inner_s=generate + dump, serve_page_s=generate, dumps_s=dump, rows_served=rows,
+               pages=len(requests_), bytes=body_bytes)
+
+
+def stage_dlt(ctx: dict[str, Any], out: dict[str, Any]) -> None:
+    """Plain dlt, the project's settings (DestinationResource: duckdb file, parquet)."""
+    started_import = time.perf_counter()
+    import dlt
+
+    from crm_assets.source_builder import build_source
+
+    configs = load_configs()
+    out["import_s"] = time.perf_counter() - started_import
+    env = ctx["env"]
+    duckdb_path = Path(ctx["duckdb_path"]).resolve()
+    duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+    steps: dict[str, dict[str, float]] = {}
+    started = time.perf_counter()
+    for config in configs:
+        if ctx["source"] and config.name != ctx["source"]:
+            continue
+        secrets = {field: env[var] for field, var in config.auth.env.items()}
+        source = build_source(config, env[config.base_url_env], secrets)
+        if ctx["resource"]:
+            source = source.with_resources(ctx["resource"])
+        pipeline = dlt.pipeline(
+            pipeline_name=config.name,
+            dataset_name=config.name,
+            destination=dlt.destinations.duckdb(str(duckdb_path)),
+            pipelines_dir=ctx["pipelines_dir"],
+        )
+        t0 = time.perf_counter()
+        info = pipeline.run(source, loader_file_format=ctx.get("loader_file_format", "parquet"))
+        info.raise_on_failed_jobs()
+        timings = {"run": time.perf_counter() - t0}
+        for step in pipeline.last_trace.steps:
+            if step.finished_at and step.started_at:
+                timings[step.step] = (step.finished_at - step.started_at).total_seconds()
+        steps[config.name] = timings
+    out["inner_s"] = time.perf_counter() - started
+    out["steps"] = steps
+
+
+def make_volume(ctx: dict[str, Any], configs: list[Any]) -> Any:
+    """The sandbox's Volume, built as `python -m crm_assets.sandbox` builds it from its args."""
+    from crm_assets.sandbox.api import Volume
+
+    args = ctx["sandbox_args"]
+    if args.get("records") is not None:
+        volume = Volume.spread(args["records"], configs)
+    else:
+        volume = Volume(default=args["rows_per_resource"])
+    for key, count in args.get("rows", {}).items():
+        volume.overrides[key] = count
+    return volume
+
+
+STAGES = {"floor": stage_floor, "serve": stage_serve, "dlt": stage_dlt}
+
+
+def run_stage_process(name: str, ctx_path: str, out_path: str) -> None:
+    ctx = json.loads(Path(ctx_path).read_text())
+    out: dict[str, Any] = {}
+    STAGES[name](ctx, out)
+    Path(out_path).write_text(json.dumps(out))
+
+
+# --------------------------------------------------------------------------------------------
+# The orchestrator.
+# --------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+NODELAY_SITECUSTOMIZE = """\
+# Written by bench/throughput.py --sandbox-nodelay: the sandbox's handler writes the headers and
+# the body in two send() calls; with Nagle on, the body waits for the client's delayed ACK
+# (~40 ms on Linux) whenever it ends in a partial segment. TCP_NODELAY on accepted sockets.
+import socketserver
+socketserver.StreamRequestHandler.disable_nagle_algorithm = True
+"""
+
+
+class SandboxProcess:
+    def __init__(self, args: list[str], log_path: Path, nodelay: bool = False) -> None:
+        self.port = free_port()
+        self.log = log_path.open("wb")
+        env = dict(os.environ)
+        if nodelay:
+            site_dir = log_path.parent / "sandbox_nodelay"
+            site_dir.mkdir(exist_ok=True)
+            (site_dir / "sitecustomize.py").write_text(NODELAY_SITECUSTOMIZE)
+            env["PYTHONPATH"] = os.pathsep.join(
+                [str(site_dir), *filter(None, [env.get("PYTHONPATH")])])
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "crm_assets.sandbox", "--port", str(self.port), *args],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=self.log, start_new_session=True,
+        )
+        self.env: dict[str, str] = {}
+        deadline = time.time() + 60
+        assert self.process.stdout is not None
+        while time.time() < deadline:
+            line = self.process.stdout.readline().decode()
+            if not line:
+                raise RuntimeError(f"sandbox exited early; see {log_path}")
+            if line.startswith("export "):
+                name, _, value = line[len("export "):].strip().partition("=")
+                self.env[name] = value
+            elif line.startswith("# sandbox serving"):
+                self.banner = line.strip()
+                return
+        raise RuntimeError("sandbox did not start within 60 s")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stats(self) -> dict[str, Any]:
+        with urllib.request.urlopen(f"{self.url}/_sandbox/stats", timeout=30) as response:
+            return json.loads(response.read())
+
+    def cpu_s(self) -> float:
+        return proc_cpu_seconds(self.process.pid)
+
+    def hwm_mb(self) -> float:
+        return proc_hwm_mb(self.process.pid)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+
+
+def duckdb_counts(duckdb_path: Path, sources: list[str]) -> dict[str, int]:
+    """Rows per `<source>.<table>`: every table of the datasets, no `_dlt*`, no nested `__`."""
+    import duckdb
+
+    counts: dict[str, int] = {}
+    if not duckdb_path.exists():
+        return counts
+    with duckdb.connect(str(duckdb_path), read_only=True) as connection:
+        for source in sources:
+            tables = connection.execute(
+                "select table_name from information_schema.tables where table_schema = ? "
+                "and table_name not like '\\_dlt%' escape '\\' order by table_name",
+                [source],
+            ).fetchall()
+            for (table,) in tables:
+                if "__" in table:
+                    continue
+                counts[f"{source}.{table}"] = connection.execute(
+                    f'select count(*) from "{source}"."{table}"'
+                ).fetchone()[0]
+    return counts
+
+
+def verify(stage: str, counts: dict[str, int], expected: dict[str, int]) -> dict[str, Any]:
+    mismatches = {
+        key: {"duckdb": counts.get(key), "floor": expected.get(key)}
+        for key in sorted(set(counts) | set(expected))
+        if counts.get(key) != expected.get(key)
+    }
+    total = sum(counts.get(key, 0) for key in expected)
+    by_source: dict[str, list[int]] = {}
+    for key, rows in counts.items():
+        by_source.setdefault(key.split(".")[0], [0, 0, 0])
+        by_source[key.split(".")[0]][0] += 1
+        by_source[key.split(".")[0]][1] += rows
+    for key, rows in expected.items():
+        by_source.setdefault(key.split(".")[0], [0, 0, 0])[2] += rows
+    print(f"  row check after stage {stage}: "
+          f"{'OK' if not mismatches else 'MISMATCH'} ({total} rows in DuckDB, "
+          f"{sum(expected.values())} fetched by the floor)")
+    for source, (tables, rows, floor_rows) in sorted(by_source.items()):
+        print(f"    {source:18} {tables:3} tables {rows:>10} rows   floor {floor_rows:>10}")
+    if len(counts) <= 3:
+        for key, rows in counts.items():
+            print(f"    {key:40} {rows:>10}")
+    for key, pair in list(mismatches.items())[:20]:
+        print(f"    mismatch {key}: duckdb={pair['duckdb']} floor={pair['floor']}")
+    return {"valid": not mismatches, "rows": total, "counts": counts, "mismatches": mismatches}
+
+
+def pages_served(before: dict[str, Any], after: dict[str, Any]) -> dict[str, int]:
+    return {key: count - before["pages"].get(key, 0) for key, count in after["pages"].items()
+            if count - before["pages"].get(key, 0)}
+
+
+def median_wall(command: list[str], env: dict[str, str], log_dir: Path, label: str,
+                repeat: int = 3) -> dict[str, Any]:
+    runs = [run_measured(command, env, log_dir / f"{label}-{i}.log", timeout=300)
+            for i in range(repeat)]
+    failed = [r for r in runs if r["returncode"] != 0]
+    return {
+        "wall_s": statistics.median(r["wall_s"] for r in runs),
+        "walls_s": [r["wall_s"] for r in runs],
+        "maxrss_mb": max(r["maxrss_mb"] for r in runs),
+        "tree_rss_mb": max(r["tree_rss_mb"] for r in runs),
+        "returncode": failed[0]["returncode"] if failed else 0,
+        "log": runs[-1]["log"],
+    }
+
+
+def tail(path: str, lines: int = 30) -> str:
+    text = Path(path).read_text(errors="replace").splitlines()
+    return "\n".join(text[-lines:])
+
+
+def fmt(value: Any, spec: str) -> str:
+    if value is None:
+        width = re.match(r"\d*", spec).group(0)
+        return "-".rjust(int(width) if width else 1)
+    return format(value, spec)
+
+
+def main() -> None:
+    if len(sys.argv) == 5 and sys.argv[1] == "--stage":
+        run_stage_process(sys.argv[2], sys.argv[3], sys.argv[4])
+        return
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, required=True,
+                        help="rows spread over all list resources, or rows of --resource")
+    parser.add_argument("--source", help="single-resource mode: the source")
+    parser.add_argument("--resource", help="single-resource mode: the resource")
+    parser.add_argument("--json", type=Path, help="where to write the results")
+    parser.add_argument("--budget", type=float, default=600,
+                        help="seconds for the whole run; a stage past it is killed")
+    parser.add_argument("--keep", action="store_true", help="keep the tmp work dir")
+    parser.add_argument(
+        "--sandbox-nodelay", action="store_true",
+        help="run the (unchanged) sandbox with TCP_NODELAY on its sockets, through a "
+             "sitecustomize on its PYTHONPATH: removes a ~40 ms Nagle/delayed-ACK stall per "
+             "small response that real APIs do not have")
+    args = parser.parse_args()
+    if bool(args.source) != bool(args.resource):
+        parser.error("--source and --resource go together")
+    started_run = time.perf_counter()
+
+    def remaining() -> float:
+        return args.budget - (time.perf_counter() - started_run)
+
+    configs = load_configs()
+    single = bool(args.resource)
+    if single:
+        config = next((c for c in configs if c.name == args.source), None)
+        if config is None or args.resource not in [r.name for r in config.resources]:
+            parser.error(f"no resource {args.source}/{args.resource} in {CONFIGS_DIR}")
+        # The sandbox sizes a collection by the first resource reading its path; a child is
+        # sized by its root parent.
+        root = args.resource
+        while config.resource(root).parent:
+            root = config.resource(root).parent
+        path = config.resource(root).endpoint.path
+        collection = next(r.name for r in config.resources if r.endpoint.path == path)
+        sandbox_args = {"records": None, "rows_per_resource": 0,
+                        "rows": {f"{args.source}.{collection}": args.records}}
+        sandbox_cli = ["--rows", f"{args.source}.{collection}={args.records}",
+                       "--rows-per-resource", "0"]
+        selection = f"{args.source}/{args.resource}"
+        sources = [args.source]
+    else:
+        sandbox_args = {"records": args.records, "rows_per_resource": 10, "rows": {}}
+        sandbox_cli = ["--records", str(args.records)]
+        selection = "*"
+        sources = [c.name for c in configs]
+    suffix = (f"-{args.source}.{args.resource}" if single else "") + (
+        "-nodelay" if args.sandbox_nodelay else "")
+    json_path = args.json or ROOT / "bench" / "results" / f"throughput-{args.records}{suffix}.json"
+
+    work = Path(tempfile.mkdtemp(prefix="crm-bench-"))
+    print(f"work dir {work}; python {platform.python_version()}; {os.cpu_count()} CPUs", flush=True)
+    sandbox = SandboxProcess(sandbox_cli, work / "sandbox.log", nodelay=args.sandbox_nodelay)
+    print(f"{sandbox.banner} (pid {sandbox.process.pid}; args {' '.join(sandbox_cli)}"
+          f"{'; TCP_NODELAY' if args.sandbox_nodelay else ''})", flush=True)
+    results: dict[str, Any] = {
+        "args": {"records": args.records, "source": args.source, "resource": args.resource,
+                 "sandbox_nodelay": args.sandbox_nodelay},
+        "selection": selection,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "stages": {},
+    }
+    stages = results["stages"]
+    try:
+        env_base = {k: v for k, v in os.environ.items()
+                    if k not in ("CRM_DESTINATION", "CRM_CONFIGS_DIR", "CRM_DUCKDB_PATH",
+                                 "CRM_PIPELINES_DIR", "DAGSTER_HOME")}
+        env = {**env_base, **sandbox.env}
+        ctx = {
+            "plan": floor_plan(configs, sandbox.env, args.source, args.resource),
+            "env": sandbox.env,
+            "source": args.source,
+            "resource": args.resource,
+            "sandbox_args": sandbox_args,
+            "urls_path": str(work / "floor-urls.txt"),
+            "duckdb_path": str(work / "dlt" / "crm.duckdb"),
+            "pipelines_dir": str(work / "dlt" / "pipelines"),
+            "loader_file_format": "parquet",
+        }
+        ctx_path = work / "ctx.json"
+        ctx_path.write_text(json.dumps(ctx))
+
+        def python_stage(name: str) -> dict[str, Any]:
+            out_path = work / f"{name}.json"
+            measured = run_measured(
+                [sys.executable, str(Path(__file__).resolve()), "--stage", name,
+                 str(ctx_path), str(out_path)],
+                env, work / f"{name}.log", timeout=max(remaining(), 1),
+            )
+            if measured["returncode"] != 0:
+                print(f"stage {name} failed (exit {measured['returncode']}"
+                      f"{', timed out' if measured['timed_out'] else ''}):\n"
+                      f"{tail(measured['log'])}", flush=True)
+                return measured
+            return {**measured, **json.loads(out_path.read_text())}
+
+        # 1: the floor (run first: stage 0 replays the URLs it fetched).
+        stats0, cpu0 = sandbox.stats(), sandbox.cpu_s()
+        floor = python_stage("floor")
+        cpu1, stats1 = sandbox.cpu_s(), sandbox.stats()
+        if floor["returncode"] != 0:
+            raise SystemExit("the floor failed; nothing else is comparable")
+        floor_rows = floor["rows"]
+        floor["rows_total"] = sum(floor_rows.values())
+        floor["sandbox_cpu_s"] = cpu1 - cpu0
+        floor["pages_served"] = pages_served(stats0, stats1)
+        stages["1"] = floor
+        print(f"stage 1 floor: {floor['inner_s']:.2f} s fetching {floor['requests']} pages, "
+              f"{floor['rows_total']} rows, {floor['bytes'] / 2**20:.1f} MiB; sandbox CPU "
+              f"{floor['sandbox_cpu_s']:.2f} s", flush=True)
+
+        # 0: the sandbox's own generation cost for the same pages.
+        serve = python_stage("serve")
+        serve["sandbox_hwm_mb_after_floor"] = sandbox.hwm_mb()
+        stages["0"] = serve
+        if serve["returncode"] == 0:
+            print(f"stage 0 sandbox: serve_page {serve['serve_page_s']:.2f} s + orjson.dumps "
+                  f"{serve['dumps_s']:.2f} s for {serve['pages']} pages", flush=True)
+
+        # 2: plain dlt.
+        floor_pages = sum(floor["pages_served"].values())
+        if remaining() > 0:
+            before = sandbox.stats()
+            dlt_stage = python_stage("dlt")
+            dlt_stage["pages_served"] = pages_served(before, sandbox.stats())
+            if dlt_stage["returncode"] == 0:
+                dlt_stage.update(verify("2", duckdb_counts(Path(ctx["duckdb_path"]), sources),
+                                        floor_rows))
+                print(f"    pages served during stage 2: {sum(dlt_stage['pages_served'].values())}"
+                      f" (floor {floor_pages})")
+                for source, timings in dlt_stage["steps"].items():
+                    print(f"    dlt steps {source}: " + ", ".join(
+                        f"{step} {seconds:.2f} s" for step, seconds in timings.items()))
+            stages["2"] = dlt_stage
+
+        # 3 and 4: the Dagster CLI, twice.
+        dagster_home = work / "dagster_home"
+        dagster_home.mkdir()
+        (dagster_home / "dagster.yaml").write_text("")
+        dagster_env = {
+            **env,
+            "DAGSTER_HOME": str(dagster_home),
+            "CRM_DUCKDB_PATH": str(work / "dagster" / "crm.duckdb"),
+            "CRM_PIPELINES_DIR": str(work / "dagster" / "pipelines"),
+        }
+        materialize = [sys.executable, "-m", "dagster", "asset", "materialize",
+                       "-m", "crm_assets.definitions", "--select", selection]
+        for stage in ("3", "4"):
+            if remaining() <= 0:
+                break
+            before = sandbox.stats()
+            measured = run_measured(materialize, dagster_env, work / f"dagster-{stage}.log",
+                                    timeout=max(remaining(), 1))
+            measured["pages_served"] = pages_served(before, sandbox.stats())
+            stages[stage] = measured
+            if measured["returncode"] != 0:
+                print(f"stage {stage} failed (exit {measured['returncode']}"
+                      f"{', timed out' if measured['timed_out'] else ''}):\n"
+                      f"{tail(measured['log'])}", flush=True)
+                break
+            measured.update(verify(stage, duckdb_counts(
+                Path(dagster_env["CRM_DUCKDB_PATH"]), sources), floor_rows))
+            print(f"    pages served during stage {stage}: "
+                  f"{sum(measured['pages_served'].values())} (floor {floor_pages})", flush=True)
+
+        # 5: code-location load.
+        if remaining() > 0:
+            validate = median_wall(
+                [sys.executable, "-m", "dagster", "definitions", "validate",
+                 "-m", "crm_assets.definitions"], dagster_env, work, "validate")
+            imports = median_wall([sys.executable, "-c", "import dagster, dlt"], dagster_env,
+                                  work, "import")
+            stages["5"] = {"validate": validate, "import": imports,
+                           "ratio": validate["wall_s"] / imports["wall_s"]}
+        results["sandbox"] = {"hwm_mb": sandbox.hwm_mb(), "cpu_s_total": sandbox.cpu_s()}
+    finally:
+        sandbox.stop()
+
+    report(results, floor_rows)
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(results, indent=2, default=str))
+    print(f"\nresults: {json_path}")
+    if args.keep:
+        print(f"work dir kept: {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def report(results: dict[str, Any], floor_rows: dict[str, int]) -> None:
+    stages = results["stages"]
+    rows_floor = sum(floor_rows.values())
+    table: list[dict[str, Any]] = []
+
+    def row(stage: str, label: str, seconds: float | None, rows: int | None,
+            measured: dict[str, Any] | None, note: str = "") -> None:
+        table.append({
+            "stage": stage, "label": label, "seconds": seconds, "rows": rows,
+            "rows_per_s": rows / seconds if rows and seconds else None,
+            "maxrss_mb": measured.get("maxrss_mb") if measured else None,
+            "tree_rss_mb": measured.get("tree_rss_mb") if measured else None,
+            "note": note,
+        })
+
+    s0, s1 = stages.get("0", {}), stages["1"]
+    if s0.get("returncode") == 0:
+        row("0", "sandbox serve_page+dumps (in-process)", s0["inner_s"], s0["rows_served"], s0,
+            f"serve_page {s0['serve_page_s']:.2f}s, dumps {s0['dumps_s']:.2f}s; server CPU "
+            f"during stage 1 {s1['sandbox_cpu_s']:.2f}s, server VmHWM "
+            f"{results['sandbox']['hwm_mb']:.0f}MB")
+    row("1", "floor: bare requests (fetch loop)", s1["inner_s"], rows_floor, s1,
+        f"{s1['requests']} requests, {1000 * s1['inner_s'] / s1['requests']:.1f} ms each; "
+        f"process wall {s1['wall_s']:.2f}s")
+    s2 = stages.get("2")
+    if s2:
+        valid = s2.get("valid")
+        row("2", "plain dlt (process wall)", s2["wall_s"], s2.get("rows"), s2,
+            f"run {s2.get('inner_s', 0):.2f}s, import {s2.get('import_s', 0):.2f}s; "
+            f"rows {'OK' if valid else 'INVALID'}")
+    for stage, label in (("3", "dagster asset materialize"), ("4", "dagster rematerialize")):
+        s = stages.get(stage)
+        if s:
+            row(stage, label, s["wall_s"], s.get("rows"), s,
+                f"rows {'OK' if s.get('valid') else 'INVALID'}"
+                + (" TIMED OUT" if s.get("timed_out") else ""))
+    s5 = stages.get("5")
+    if s5:
+        row("5", "dagster definitions validate (median 3)", s5["validate"]["wall_s"], None,
+            s5["validate"], "walls " + "/".join(f"{w:.2f}" for w in s5["validate"]["walls_s"]))
+        row("5i", "python -c 'import dagster, dlt' (median 3)", s5["import"]["wall_s"], None,
+            s5["import"], "walls " + "/".join(f"{w:.2f}" for w in s5["import"]["walls_s"]))
+    results["table"] = table
+
+    print("\n" + "=" * 118)
+    print(f"records={results['args']['records']} selection={results['selection']!r} "
+          f"sandbox TCP_NODELAY={results['args']['sandbox_nodelay']}")
+    print(f"{'stage':5} {'what':42} {'seconds':>8} {'rows':>9} {'rows/s':>9} "
+          f"{'peakRSS MB':>10} {'treeRSS MB':>10}  note")
+    for r in table:
+        print(f"{r['stage']:5} {r['label']:42} {fmt(r['seconds'], '8.2f')} "
+              f"{fmt(r['rows'], '9d')} {fmt(r['rows_per_s'], '9.0f')} "
+              f"{fmt(r['maxrss_mb'], '10.0f')} {fmt(r['tree_rss_mb'], '10.0f')}  {r['note']}")
+    ratios: dict[str, float | None] = {}
+    by_stage = {r["stage"]: r for r in table}
+
+    def ratio(a: str, b: str) -> float | None:
+        if a in by_stage and b in by_stage and by_stage[b]["seconds"]:
+            return by_stage[a]["seconds"] / by_stage[b]["seconds"]
+        return None
+
+    ratios["3/1 (end-to-end vs HTTP floor)"] = ratio("3", "1")
+    ratios["3/2 (Dagster overhead)"] = ratio("3", "2")
+    ratios["4/3 (rerun vs first run)"] = ratio("4", "3")
+    ratios["2/1 (plain dlt vs floor)"] = ratio("2", "1")
+    s2 = stages.get("2") or {}
+    if s2.get("inner_s") and by_stage.get("1", {}).get("seconds"):
+        ratios["2run/1 (dlt pipeline.run only vs floor)"] = s2["inner_s"] / by_stage["1"]["seconds"]
+    ratios["5 (validate / import dagster+dlt)"] = ratio("5", "5i")
+    results["ratios"] = ratios
+    print("ratios: " + "; ".join(f"{k} = {fmt(v, '.2f')}" for k, v in ratios.items()))
+    print("peakRSS = ru_maxrss from wait4 (largest single process of the stage's tree); "
+          "treeRSS = sampled sum over the tree (0.2 s)")
+
+
+if __name__ == "__main__":
+    main()
