@@ -48,6 +48,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+# Where the code under test lives; `--snapshot` (default) points these at a copy of
+# crm_assets/ and configs/ taken at the start, so edits made while a run is going on do not
+# mix versions within the run.
+CODE_DIR = ROOT
 CONFIGS_DIR = ROOT / "configs"
 PARENT_REFERENCE = re.compile(r"\{resources\.([A-Za-z0-9_]+)\.([A-Za-z0-9_]+)\}")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
@@ -110,7 +114,7 @@ def run_measured(
     with log_path.open("wb") as log:
         started = time.perf_counter()
         process = subprocess.Popen(
-            command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+            command, env=env, cwd=CODE_DIR, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         sampler = TreeRssSampler(process.pid)
@@ -159,10 +163,10 @@ def proc_hwm_mb(pid: int) -> float:
 # --------------------------------------------------------------------------------------------
 
 
-def load_configs() -> list[Any]:
+def load_configs(configs_dir: Path | str | None = None) -> list[Any]:
     from crm_assets.config import load_source_configs
 
-    return load_source_configs(CONFIGS_DIR)
+    return load_source_configs(Path(configs_dir or CONFIGS_DIR))
 
 
 def selected_resources(config: Any, resource: str | None) -> tuple[list[str], set[str]]:
@@ -375,7 +379,7 @@ def stage_serve(ctx: dict[str, Any], out: dict[str, Any]) -> None:
 
     from crm_assets.sandbox.api import build_routes, serve_page
 
-    configs = load_configs()
+    configs = load_configs(ctx["configs_dir"])
     volume = make_volume(ctx, configs)
     routes = build_routes(configs)
     requests_ = []
@@ -412,7 +416,7 @@ def stage_dlt(ctx: dict[str, Any], out: dict[str, Any]) -> None:
 
     from crm_assets.source_builder import build_source
 
-    configs = load_configs()
+    configs = load_configs(ctx["configs_dir"])
     out["import_s"] = time.perf_counter() - started_import
     env = ctx["env"]
     duckdb_path = Path(ctx["duckdb_path"]).resolve()
@@ -473,6 +477,44 @@ def run_stage_process(name: str, ctx_path: str, out_path: str) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+def snapshot_code(target: Path, attempts: int = 10, wait_s: float = 30) -> dict[str, Any]:
+    """Copy crm_assets/ and configs/ and make every later import (here and in every subprocess,
+    through PYTHONPATH and the working directory) use the copy; retry while the live tree does
+    not import (someone mid-edit)."""
+    import hashlib
+
+    global CODE_DIR, CONFIGS_DIR
+    for attempt in range(1, attempts + 1):
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(ROOT / "crm_assets", target / "crm_assets",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(ROOT / "configs", target / "configs")
+        env = {**os.environ, "PYTHONPATH": str(target)}
+        check = subprocess.run(
+            [sys.executable, "-c", "import crm_assets.definitions as d; "
+             "assert d.__file__.startswith(%r)" % str(target)],
+            cwd=target, env=env, capture_output=True, text=True,
+        )
+        if check.returncode == 0:
+            break
+        print(f"snapshot attempt {attempt}: crm_assets.definitions does not import; retrying in "
+              f"{wait_s:.0f} s\n{check.stderr.strip().splitlines()[-1] if check.stderr else ''}",
+              flush=True)
+        time.sleep(wait_s)
+    else:
+        raise SystemExit("the live crm_assets/ never imported; nothing to benchmark")
+    digest = hashlib.sha256()
+    files = sorted(p for p in target.rglob("*") if p.is_file())
+    for path in files:
+        digest.update(str(path.relative_to(target)).encode() + b"\0" + path.read_bytes())
+    CODE_DIR, CONFIGS_DIR = target, target / "configs"
+    sys.path.insert(0, str(target))
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [str(target), *filter(None, [os.environ.get("PYTHONPATH")])])
+    return {"dir": str(target), "sha256": digest.hexdigest(),
+            "files": [str(p.relative_to(target)) for p in files if p.suffix == ".py"]}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -501,7 +543,8 @@ class SandboxProcess:
                 [str(site_dir), *filter(None, [env.get("PYTHONPATH")])])
         self.process = subprocess.Popen(
             [sys.executable, "-m", "crm_assets.sandbox", "--port", str(self.port), *args],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=self.log, start_new_session=True,
+            cwd=CODE_DIR, env=env, stdout=subprocess.PIPE, stderr=self.log,
+            start_new_session=True,
         )
         self.env: dict[str, str] = {}
         deadline = time.time() + 60
@@ -639,6 +682,9 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=600,
                         help="seconds for the whole run; a stage past it is killed")
     parser.add_argument("--keep", action="store_true", help="keep the tmp work dir")
+    parser.add_argument("--no-snapshot", action="store_true",
+                        help="run the live crm_assets/ and configs/ instead of a copy taken at "
+                             "the start")
     parser.add_argument(
         "--sandbox-nodelay", action="store_true",
         help="run the (unchanged) sandbox with TCP_NODELAY on its sockets, through a "
@@ -652,6 +698,8 @@ def main() -> None:
     def remaining() -> float:
         return args.budget - (time.perf_counter() - started_run)
 
+    work = Path(tempfile.mkdtemp(prefix="crm-bench-"))
+    code = None if args.no_snapshot else snapshot_code(work / "code")
     configs = load_configs()
     single = bool(args.resource)
     if single:
@@ -680,8 +728,8 @@ def main() -> None:
         "-nodelay" if args.sandbox_nodelay else "")
     json_path = args.json or ROOT / "bench" / "results" / f"throughput-{args.records}{suffix}.json"
 
-    work = Path(tempfile.mkdtemp(prefix="crm-bench-"))
-    print(f"work dir {work}; python {platform.python_version()}; {os.cpu_count()} CPUs", flush=True)
+    print(f"work dir {work}; code {code['dir'] if code else ROOT} "
+          f"({code['sha256'][:12] if code else 'live tree'}); python {platform.python_version()}; {os.cpu_count()} CPUs", flush=True)
     sandbox = SandboxProcess(sandbox_cli, work / "sandbox.log", nodelay=args.sandbox_nodelay)
     print(f"{sandbox.banner} (pid {sandbox.process.pid}; args {' '.join(sandbox_cli)}"
           f"{'; TCP_NODELAY' if args.sandbox_nodelay else ''})", flush=True)
@@ -689,6 +737,7 @@ def main() -> None:
         "args": {"records": args.records, "source": args.source, "resource": args.resource,
                  "sandbox_nodelay": args.sandbox_nodelay},
         "selection": selection,
+        "code": code,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "stages": {},
     }
@@ -708,6 +757,7 @@ def main() -> None:
             "duckdb_path": str(work / "dlt" / "crm.duckdb"),
             "pipelines_dir": str(work / "dlt" / "pipelines"),
             "loader_file_format": "parquet",
+            "configs_dir": str(CONFIGS_DIR),
         }
         ctx_path = work / "ctx.json"
         ctx_path.write_text(json.dumps(ctx))

@@ -189,11 +189,6 @@ class ResourceSpec(_Strict):
         return self
 
     @property
-    def primary_key_columns(self) -> list[str]:
-        key = self.primary_key
-        return [key] if isinstance(key, str) else list(key or [])
-
-    @property
     def parent(self) -> str | None:
         match = PARENT_REFERENCE.search(self.endpoint.path)
         return match.group(1) if match else None
@@ -251,6 +246,10 @@ class SourceConfig(_Strict):
 
     def resource(self, name: str) -> ResourceSpec:
         return next(resource for resource in self.resources if resource.name == name)
+
+    def primary_key(self, resource: ResourceSpec) -> list[str]:
+        key = resource.primary_key or self.resource_defaults.primary_key
+        return [key] if isinstance(key, str) else list(key or [])
 
     @cached_property
     def env_prefix(self) -> str:

@@ -9,8 +9,11 @@ import dagster as dg
 from dagster_dlt import DagsterDltResource
 
 from crm_assets.assets import api_resource_key, build_source_assets
+from crm_assets.checks import build_source_checks
 from crm_assets.config import load_source_configs
-from crm_assets.resources import DestinationResource, SourceApiResource
+from crm_assets.resources import AlertWebhookResource, DestinationResource, SourceApiResource
+from crm_assets.schedules import source_job, source_schedule
+from crm_assets.sensors import catch_up_sensor, run_failure_alert_sensor
 
 CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
 
@@ -19,11 +22,20 @@ def build_definitions(configs_dir: Path | None = None) -> dg.Definitions:
     configs_dir = configs_dir or Path(os.environ.get("CRM_CONFIGS_DIR", CONFIGS_DIR))
     configs = load_source_configs(configs_dir)
     destination = DestinationResource.from_env()
+    jobs = {config.name: source_job(config) for config in configs}
     return dg.Definitions(
         assets=[build_source_assets(config, destination.destination) for config in configs],
+        asset_checks=[build_source_checks(config) for config in configs],
+        jobs=list(jobs.values()),
+        schedules=[source_schedule(config, jobs[config.name]) for config in configs],
+        sensors=[
+            *(catch_up_sensor(config, jobs[config.name]) for config in configs),
+            run_failure_alert_sensor(configs),
+        ],
         resources={
             "dlt": DagsterDltResource(),
             "destination": destination,
+            "alerts": AlertWebhookResource.from_env(),
             **{api_resource_key(c): SourceApiResource.from_env(c) for c in configs},
         },
     )

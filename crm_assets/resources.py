@@ -10,6 +10,7 @@ from typing import Any
 
 import dagster as dg
 import dlt
+import requests
 from dlt.extract.source import DltSource
 
 from crm_assets.config import SourceConfig, validate_base_url
@@ -106,3 +107,22 @@ class DestinationResource(dg.ConfigurableResource):
                 yield
             finally:
                 fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
+class AlertWebhookResource(dg.ConfigurableResource):
+    """Where failure reports are posted (JSON); `CRM_ALERT_WEBHOOK_URL`, none by default."""
+
+    url: str | None = None
+
+    @classmethod
+    def from_env(cls) -> AlertWebhookResource:
+        configured = dg.EnvVar("CRM_ALERT_WEBHOOK_URL").get_value()
+        return cls(url=dg.EnvVar("CRM_ALERT_WEBHOOK_URL") if configured else None)
+
+    def post(self, payload: dict[str, Any]) -> None:
+        if not self.url:
+            return
+        try:
+            requests.post(self.url, json=payload, timeout=10).raise_for_status()
+        except requests.RequestException as error:
+            dg.get_dagster_logger().warning(f"alert webhook failed: {type(error).__name__}")

@@ -81,3 +81,22 @@ def page_size(sandbox: Sandbox, source: str, resource: str) -> int:
 
 def list_resources(config: SourceConfig, sandbox: Sandbox) -> Iterable[str]:
     return [r.resource.name for r in sandbox.routes[config.name] if r.kind == "list"]
+
+
+def run_checks(instance: dg.DagsterInstance, source: str) -> dict[tuple[str, str], object]:
+    """Execute only the asset checks of a source; evaluations by (resource, check name)."""
+    defs = build_definitions()
+    keys = [k for k in defs.resolve_asset_graph().get_all_asset_keys() if k.path[0] == source]
+    checks_job = dg.define_asset_job("checks_only", selection=dg.AssetSelection.checks_for_assets(*keys))
+    job = dg.Definitions.merge(defs, dg.Definitions(jobs=[checks_job])).resolve_job_def("checks_only")
+    # A failed blocking check fails its step, as it would in a real run.
+    result = job.execute_in_process(instance=instance, raise_on_error=False)
+    return {
+        (evaluation.asset_key.path[-1], evaluation.check_name): evaluation
+        for evaluation in result.get_asset_check_evaluations()
+    }
+
+
+def execute(duckdb_path: Path, sql: str) -> None:
+    with duckdb.connect(str(duckdb_path)) as connection:
+        connection.execute(sql)

@@ -1,0 +1,217 @@
+"""Asset checks that query the loaded tables in the destination, through dlt's SQL client.
+
+Per asset: primary key present and unique (ERROR, blocking), rows present (ERROR, or WARN where
+the resource may be empty), last successful load within the freshness window (ERROR), and
+schema drift since the previous load (WARN, with the diff in metadata).
+"""
+
+
+import json
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from typing import Any
+
+import dagster as dg
+import dlt
+
+from crm_assets.config import ResourceSpec, SourceConfig
+from crm_assets.resources import DestinationResource
+
+PRIMARY_KEY = "primary_key_unique"
+HAS_ROWS = "has_rows"
+LOADED_RECENTLY = "loaded_recently"
+SCHEMA_DRIFT = "schema_drift"
+
+
+def check_specs(config: SourceConfig, resource: ResourceSpec) -> list[dg.AssetCheckSpec]:
+    asset = dg.AssetKey([config.name, resource.name])
+    keys = ", ".join(config.primary_key(resource)) or "(none)"
+    return [
+        dg.AssetCheckSpec(
+            PRIMARY_KEY, asset=asset, blocking=True,
+            description=f"Primary key ({keys}) is never null and never repeats in the table.",
+        ),
+        dg.AssetCheckSpec(
+            HAS_ROWS, asset=asset,
+            description="The table holds rows"
+            + (" (WARN only: this resource may be empty)." if resource.can_be_empty else "."),
+        ),
+        dg.AssetCheckSpec(
+            LOADED_RECENTLY, asset=asset,
+            description=f"The source's last successful dlt load is at most "
+            f"{config.freshness_hours:g} h old.",
+        ),
+        dg.AssetCheckSpec(
+            SCHEMA_DRIFT, asset=asset,
+            description="Columns added or removed since the previous load (WARN).",
+        ),
+    ]
+
+
+class _TableReader:
+    """Reads what the checks need from one source's dataset."""
+
+    def __init__(self, client: Any, pipeline: dlt.Pipeline) -> None:
+        self.client = client
+        self.schema_name = pipeline.pipeline_name
+
+    def qualified(self, table: str) -> str:
+        return self.client.make_qualified_table_name(table)
+
+    def exists(self, table: str) -> bool:
+        return table in self.columns_by_table
+
+    @property
+    def columns_by_table(self) -> dict[str, list[str]]:
+        if not hasattr(self, "_columns_by_table"):
+            rows = self.client.execute_sql(
+                "select table_name, column_name from information_schema.columns "
+                "where table_schema = %s order by ordinal_position",
+                self.client.dataset_name,
+            )
+            columns: dict[str, list[str]] = {}
+            for table, column in rows:
+                columns.setdefault(table, []).append(column)
+            self._columns_by_table = columns
+        return self._columns_by_table
+
+    def successful_loads(self) -> list[tuple[datetime, str]]:
+        """(inserted_at, schema_version_hash) of the source's completed loads, newest first."""
+        if not self.exists("_dlt_loads"):
+            return []
+        return self.client.execute_sql(
+            f"select inserted_at, schema_version_hash from {self.qualified('_dlt_loads')} "
+            "where schema_name = %s and status = 0 order by inserted_at desc",
+            self.schema_name,
+        )
+
+    def schema_columns(self, version_hash: str, table: str) -> set[str] | None:
+        rows = self.client.execute_sql(
+            f"select schema from {self.qualified('_dlt_version')} where version_hash = %s",
+            version_hash,
+        )
+        if not rows:
+            return None
+        tables = json.loads(rows[0][0]).get("tables", {})
+        return _data_columns(tables.get(table, {}).get("columns", {}))
+
+
+def _data_columns(columns: Any) -> set[str]:
+    return {name for name in columns if not name.startswith("_dlt")}
+
+
+def _check_primary_key(
+    reader: _TableReader, config: SourceConfig, resource: ResourceSpec
+) -> dict[str, Any]:
+    key = config.primary_key(resource)
+    if not key:
+        return dict(passed=False, description="The config declares no primary key.")
+    if not reader.exists(resource.name):
+        return dict(passed=True, description="No table yet: no rows to check.")
+    missing = [column for column in key if column not in reader.columns_by_table[resource.name]]
+    if missing:
+        return dict(
+            passed=False, description=f"Primary key column(s) {missing} are not in the table."
+        )
+    table = reader.qualified(resource.name)
+    escaped = [reader.client.escape_column_name(column) for column in key]
+    columns = ", ".join(escaped)
+    nulls = reader.client.execute_sql(
+        f"select count(*) from {table} where " + " or ".join(f"{c} is null" for c in escaped)
+    )[0][0]
+    duplicates = reader.client.execute_sql(
+        f"select {columns}, count(*) from {table} group by {columns} having count(*) > 1 "
+        f"order by count(*) desc limit 5"
+    )
+    passed = nulls == 0 and not duplicates
+    sample = [list(map(str, row[:-1])) for row in duplicates]
+    return dict(
+        passed=passed,
+        description=None
+        if passed
+        else f"{nulls} row(s) with a null key; {len(duplicates)}+ repeated key(s), e.g. {sample}",
+        metadata={"null_keys": nulls, "repeated_keys_sample": json.dumps(sample)},
+    )
+
+
+def _check_has_rows(reader: _TableReader, resource: ResourceSpec) -> dict[str, Any]:
+    rows = 0
+    if reader.exists(resource.name):
+        rows = reader.client.execute_sql(f"select count(*) from {reader.qualified(resource.name)}")[0][0]
+    return dict(
+        passed=rows > 0,
+        severity=dg.AssetCheckSeverity.WARN if resource.can_be_empty else dg.AssetCheckSeverity.ERROR,
+        description=None if rows else "The table is empty or was never created.",
+        metadata={"rows": rows},
+    )
+
+
+def _check_loaded_recently(reader: _TableReader, config: SourceConfig) -> dict[str, Any]:
+    loads = reader.successful_loads()
+    if not loads:
+        return dict(passed=False, description="No successful load recorded.")
+    last_load = loads[0][0]
+    if last_load.tzinfo is None:
+        last_load = last_load.replace(tzinfo=timezone.utc)
+    age_hours = (datetime.now(timezone.utc) - last_load).total_seconds() / 3600
+    passed = age_hours <= config.freshness_hours
+    return dict(
+        passed=passed,
+        description=None
+        if passed
+        else f"Last successful load {age_hours:.1f} h ago, window {config.freshness_hours:g} h.",
+        metadata={"last_load_at": last_load.isoformat(), "age_hours": round(age_hours, 2)},
+    )
+
+
+def _check_schema_drift(reader: _TableReader, resource: ResourceSpec) -> dict[str, Any]:
+    if not reader.exists(resource.name):
+        return dict(passed=True, description="No table yet.")
+    loads = reader.successful_loads()
+    current = reader.schema_columns(loads[0][1], resource.name) if loads else None
+    previous = reader.schema_columns(loads[1][1], resource.name) if len(loads) > 1 else None
+    in_table = _data_columns(reader.columns_by_table[resource.name])
+    added = sorted((current or set()) - previous) if previous else []
+    removed = sorted(previous - (current or set())) if previous else []
+    # A column dlt loaded that the table no longer has was dropped outside dlt.
+    removed += sorted(column for column in (current or set()) - in_table if column not in removed)
+    passed = not added and not removed
+    return dict(
+        passed=passed,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=None if passed else f"Columns added: {added}; removed: {removed}.",
+        metadata={
+            "columns_added": json.dumps(added),
+            "columns_removed": json.dumps(removed),
+            "columns": len(in_table),
+        },
+    )
+
+
+def build_source_checks(config: SourceConfig) -> dg.AssetChecksDefinition:
+    """The checks of every asset of one source, in one step that opens one connection."""
+    specs = [spec for resource in config.resources for spec in check_specs(config, resource)]
+
+    @dg.multi_asset_check(
+        specs=specs, name=f"{config.name}_checks", can_subset=True,
+        pool=f"crm_source/{config.name}",
+    )
+    def source_checks(
+        context: dg.AssetCheckExecutionContext, destination: DestinationResource
+    ) -> Iterator[dg.AssetCheckResult]:
+        pipeline = destination.pipeline(config.name)
+        with destination.write_lock(), pipeline.sql_client() as client:
+            reader = _TableReader(client, pipeline)
+            for check_key in sorted(context.selected_asset_check_keys, key=str):
+                resource = config.resource(check_key.asset_key.path[-1])
+                outcome = {
+                    PRIMARY_KEY: lambda: _check_primary_key(reader, config, resource),
+                    HAS_ROWS: lambda: _check_has_rows(reader, resource),
+                    LOADED_RECENTLY: lambda: _check_loaded_recently(reader, config),
+                    SCHEMA_DRIFT: lambda: _check_schema_drift(reader, resource),
+                }[check_key.name]()
+                yield dg.AssetCheckResult(
+                    asset_key=check_key.asset_key, check_name=check_key.name, **outcome
+                )
+
+    return source_checks

@@ -1,0 +1,109 @@
+"""Sensors: catch up stale sources, and report failed runs without leaking secrets."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Any
+
+import dagster as dg
+from dagster._core.definitions.unresolved_asset_job_definition import (
+    UnresolvedAssetJobDefinition,  # what define_asset_job returns; not re-exported
+)
+
+from crm_assets.config import SourceConfig
+from crm_assets.resources import AlertWebhookResource
+from crm_assets.schedules import automation_default_status
+
+
+def catch_up_sensor(
+    config: SourceConfig, job: UnresolvedAssetJobDefinition
+) -> dg.SensorDefinition:
+    """Requests a run of exactly the source's assets older than its freshness window (a failed
+    run, a daemon that was down), at most once per window; the cursor keeps the last request."""
+    window = timedelta(hours=config.freshness_hours)
+    keys = [dg.AssetKey([config.name, resource.name]) for resource in config.resources]
+
+    @dg.sensor(
+        name=f"{config.name}_catch_up",
+        job=job,
+        minimum_interval_seconds=300,
+        default_status=dg.DefaultSensorStatus(automation_default_status().value),
+        description=f"Re-loads {config.name} assets not materialized within {window}.",
+    )
+    def catch_up(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+        now = time.time()
+        last_request = float(context.cursor) if context.cursor else None
+        if last_request is not None and now - last_request < window.total_seconds():
+            return dg.SkipReason(f"a catch-up run was requested {now - last_request:.0f} s ago")
+        latest = context.instance.get_latest_materialization_events(keys)
+        stale = [
+            key
+            for key in keys
+            if latest.get(key) is None or now - latest[key].timestamp > window.total_seconds()
+        ]
+        if not stale:
+            return dg.SkipReason(f"every {config.name} asset was materialized within {window}")
+        return dg.SensorResult(
+            run_requests=[
+                dg.RunRequest(
+                    asset_selection=stale, tags={"crm/source": config.name, "crm/trigger": "catch_up"}
+                )
+            ],
+            cursor=str(now),
+        )
+
+    return catch_up
+
+
+def _error_classes(error: Any) -> list[str]:
+    """Class names down the cause chain: what failed, never the message (it may hold a URL)."""
+    classes = []
+    while error is not None:
+        classes.append(error.cls_name)
+        error = error.cause
+    return classes
+
+
+def failure_report(context: dg.RunFailureSensorContext, sources: set[str]) -> dict[str, Any]:
+    run = context.dagster_run
+    failed_steps = {}
+    for event in context.get_step_failure_events():
+        error = event.event_specific_data.error if event.event_specific_data else None
+        failed_steps[event.step_key] = _error_classes(error)
+    failed_sources = sorted(
+        {step.removesuffix("_checks") for step in failed_steps} & sources
+    )
+    assets = sorted(
+        key.to_user_string()
+        for key in (run.asset_selection or [])
+        if key.path[0] in failed_sources
+    )
+    return {
+        "run_id": run.run_id,
+        "job": run.job_name,
+        "sources": failed_sources,
+        "assets": assets or [f"{source}/*" for source in failed_sources],
+        "error_classes": {step: classes[-1] if classes else None for step, classes in failed_steps.items()},
+        "error_chains": failed_steps,
+    }
+
+
+def run_failure_alert_sensor(configs: list[SourceConfig]) -> dg.SensorDefinition:
+    sources = {config.name for config in configs}
+
+    @dg.run_failure_sensor(
+        name="crm_run_failure_alert",
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Logs each failed run (source, assets, error class) and posts it to the "
+        "alert webhook when CRM_ALERT_WEBHOOK_URL is set.",
+    )
+    def alert_on_failure(context: dg.RunFailureSensorContext, alerts: AlertWebhookResource) -> None:
+        report = failure_report(context, sources)
+        context.log.error(
+            f"crm run {report['run_id']} failed: sources {report['sources']}, "
+            f"assets {report['assets']}, errors {report['error_classes']}"
+        )
+        alerts.post(report)
+
+    return alert_on_failure
