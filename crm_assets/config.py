@@ -205,7 +205,8 @@ class SourceConfig(_Strict):
     retry: RetryPolicy = RetryPolicy()
     owners: list[Annotated[str, Field(pattern=OWNER)]] = ["team:data-platform"]
     schedule: ScheduleSpec
-    freshness_hours: PositiveFloat = 26
+    # Dagster's freshness policies take windows of a minute or more.
+    freshness_hours: Annotated[float, Field(ge=1 / 60)] = 26
     resource_defaults: ResourceDefaults = ResourceDefaults()
     resources: Annotated[list[ResourceSpec], Field(min_length=1)]
 

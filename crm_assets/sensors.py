@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -17,10 +18,13 @@ from crm_assets.schedules import automation_default_status
 
 
 def catch_up_sensor(
-    config: SourceConfig, job: UnresolvedAssetJobDefinition
+    config: SourceConfig,
+    job: UnresolvedAssetJobDefinition,
+    clock: Callable[[], float] = time.time,
 ) -> dg.SensorDefinition:
     """Requests a run of exactly the source's assets older than its freshness window (a failed
-    run, a daemon that was down), at most once per window; the cursor keeps the last request."""
+    run, a daemon that was down), at most once per window; the cursor keeps the last request.
+    `clock` lets tests look at the instance from a later time."""
     window = timedelta(hours=config.freshness_hours)
     keys = [dg.AssetKey([config.name, resource.name]) for resource in config.resources]
 
@@ -32,7 +36,7 @@ def catch_up_sensor(
         description=f"Re-loads {config.name} assets not materialized within {window}.",
     )
     def catch_up(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
-        now = time.time()
+        now = clock()
         last_request = float(context.cursor) if context.cursor else None
         if last_request is not None and now - last_request < window.total_seconds():
             return dg.SkipReason(f"a catch-up run was requested {now - last_request:.0f} s ago")

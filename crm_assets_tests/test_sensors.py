@@ -1,0 +1,113 @@
+"""Sensors evaluated with Dagster's own contexts against a real instance."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import dagster as dg
+import pytest
+
+from crm_assets.config import SourceConfig
+from crm_assets.definitions import build_definitions
+from crm_assets.resources import AlertWebhookResource
+from crm_assets.sandbox.server import Sandbox
+from crm_assets.schedules import source_job
+from crm_assets.sensors import catch_up_sensor
+from crm_assets_tests.helpers import materialize
+
+LEAD_KEYS = {dg.AssetKey(["lead_crm", name]) for name in ("account", "contact", "lead", "opportunity")}
+
+
+def test_catch_up_requests_exactly_the_stale_assets_at_most_once_per_window(
+    configs: list[SourceConfig], instance: dg.DagsterInstance
+):
+    lead_crm = next(config for config in configs if config.name == "lead_crm")
+    window = lead_crm.freshness_hours * 3600
+    stale_key = dg.AssetKey(["lead_crm", "lead"])
+    instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=stale_key))
+    lead_loaded_at = time.time()
+    time.sleep(1.0)
+    for key in LEAD_KEYS - {stale_key}:
+        instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=key))
+
+    def sensor_seen_at(now: float) -> dg.SensorDefinition:
+        return catch_up_sensor(lead_crm, source_job(lead_crm), clock=lambda: now)
+
+    fresh = sensor_seen_at(lead_loaded_at + 60).evaluate_tick(dg.build_sensor_context(instance=instance))
+    assert not fresh.run_requests and "materialized within" in fresh.skip_message
+
+    later = lead_loaded_at + window + 0.5  # `lead` is past the window, the others are not yet
+    first = sensor_seen_at(later).evaluate_tick(dg.build_sensor_context(instance=instance))
+    assert [set(request.asset_selection) for request in first.run_requests] == [{stale_key}]
+    assert first.cursor == str(later)
+
+    again = sensor_seen_at(later + 5).evaluate_tick(
+        dg.build_sensor_context(instance=instance, cursor=first.cursor)
+    )
+    assert not again.run_requests and "requested 5 s ago" in again.skip_message
+
+    next_window = sensor_seen_at(later + window + 1).evaluate_tick(
+        dg.build_sensor_context(instance=instance, cursor=first.cursor)
+    )
+    assert [set(request.asset_selection) for request in next_window.run_requests] == [LEAD_KEYS]
+
+
+def test_catch_up_requests_never_materialized_assets(instance: dg.DagsterInstance):
+    sensor = build_definitions().resolve_sensor_def("lead_crm_catch_up")
+    result = sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
+    assert [set(request.asset_selection) for request in result.run_requests] == [LEAD_KEYS]
+
+
+class Webhook(list):
+    url = ""
+
+
+@pytest.fixture
+def webhook() -> Webhook:
+    received = Webhook()
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    received.url = f"http://127.0.0.1:{server.server_address[1]}/alerts"
+    yield received
+    server.shutdown()
+
+
+def test_run_failure_sensor_posts_source_assets_and_error_class_but_no_secret(
+    sandbox: Sandbox, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch, webhook
+):
+    secret = "wrong-key-7d2e1"
+    monkeypatch.setenv("LEAD_CRM_API_KEY", secret)
+    result = materialize(instance, "group:lead_crm", raise_on_error=False)
+    assert not result.success
+    run = instance.get_run_by_id(result.run_id)
+    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
+
+    sensor = build_definitions().resolve_sensor_def("crm_run_failure_alert")
+    context = dg.build_run_status_sensor_context(
+        sensor_name=sensor.name,
+        dagster_instance=instance,
+        dagster_run=run,
+        dagster_event=failure,
+        resources={"alerts": AlertWebhookResource(url=webhook.url)},
+    ).for_run_failure()
+    sensor(context)
+
+    assert len(webhook) == 1
+    report = webhook[0]
+    assert report["sources"] == ["lead_crm"]
+    assert set(report["assets"]) == {key.to_user_string() for key in LEAD_KEYS}
+    assert report["error_classes"] == {"lead_crm": "HTTPError"}
+    assert secret not in json.dumps(report)
