@@ -1,0 +1,126 @@
+"""The real UI: dagster-webserver on 127.0.0.1 against workspace.yaml, its GraphQL API, and
+headless Chromium (Debian's, driven by Playwright) rendering the asset graph and a checks tab."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from crm_assets.config import SourceConfig
+
+REPO = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+LOCATION = "crm_assets.definitions"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    home = tmp_path_factory.mktemp("dagster_home")
+    (home / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
+    port = _free_port()
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dagster_webserver", "-w", "workspace.yaml", "-h", "127.0.0.1",
+         "-p", str(port)],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if requests.get(f"{url}/server_info", timeout=2).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert process.poll() is None, "dagster-webserver exited"
+            assert time.monotonic() < deadline, "dagster-webserver did not answer in 120 s"
+            time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def graphql(url: str, query: str) -> dict:
+    response = requests.post(f"{url}/graphql", json={"query": query}, timeout=60)
+    response.raise_for_status()
+    body = response.json()
+    assert "errors" not in body, body.get("errors")
+    return body["data"]
+
+
+def test_graphql_lists_assets_groups_lineage_checks_jobs_schedules_and_sensors(
+    webserver: str, configs: list[SourceConfig]
+):
+    nodes = graphql(
+        webserver,
+        "{ assetNodes { assetKey { path } groupName dependencyKeys { path }"
+        "  assetChecksOrError { ... on AssetChecks { checks { name } } } } }",
+    )["assetNodes"]
+    assert len(nodes) == 90
+    assert {node["groupName"] for node in nodes} == {config.name for config in configs}
+    by_key = {"/".join(node["assetKey"]["path"]): node for node in nodes}
+    employees = by_key["party_crm/employees"]
+    assert [dep["path"] for dep in employees["dependencyKeys"]] == [["party_crm", "parties"]]
+    edges = sum(len(node["dependencyKeys"]) for node in nodes)
+    assert edges == sum(1 for c in configs for r in c.resources if r.parent)
+    assert {check["name"] for check in by_key["lead_crm/account"]["assetChecksOrError"]["checks"]} == {
+        "primary_key_unique", "has_rows", "loaded_recently", "schema_drift",
+    }
+
+    repository = graphql(
+        webserver,
+        "{ repositoriesOrError { ... on RepositoryConnection { nodes {"
+        "  jobs { name } schedules { name cronSchedule executionTimezone } sensors { name } } } } }",
+    )["repositoriesOrError"]["nodes"][0]
+    job_names = {job["name"] for job in repository["jobs"]}
+    assert {f"{c.name}_job" for c in configs} <= job_names
+    assert {(s["name"], s["cronSchedule"], s["executionTimezone"]) for s in repository["schedules"]} == {
+        (f"{c.name}_schedule", c.schedule.cron, c.schedule.timezone) for c in configs
+    }
+    assert {s["name"] for s in repository["sensors"]} == {
+        *(f"{c.name}_catch_up" for c in configs), "crm_run_failure_alert",
+    }
+
+
+def test_chromium_renders_the_asset_graph_and_an_assets_checks_tab(webserver: str, tmp_path: Path):
+    if not shutil.which(CHROMIUM) and not os.environ.get("CRM_REQUIRE_BROWSER"):
+        pytest.skip(f"{CHROMIUM} is not installed (CI installs it and sets CRM_REQUIRE_BROWSER)")
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page.set_default_timeout(60_000)
+
+        page.goto(f"{webserver}/locations/{LOCATION}/asset-groups/party_crm")
+        expect(page.get_by_text("employees", exact=True).first).to_be_visible()
+        expect(page.get_by_text("parties", exact=True).first).to_be_visible()
+        page.screenshot(path=tmp_path / "asset_graph.png")
+
+        page.goto(f"{webserver}/assets/lead_crm/account?view=checks")
+        for check in ("primary_key_unique", "has_rows", "loaded_recently", "schema_drift"):
+            expect(page.get_by_text(check).first).to_be_visible()
+        page.screenshot(path=tmp_path / "account_checks.png")
+        browser.close()
+    assert (tmp_path / "asset_graph.png").stat().st_size > 10_000
