@@ -24,7 +24,9 @@ def build_definitions(configs_dir: Path | None = None) -> dg.Definitions:
     destination = DestinationResource.from_env()
     jobs = {config.name: source_job(config) for config in configs}
     return dg.Definitions(
-        assets=[build_source_assets(config, destination.destination) for config in configs],
+        assets=[
+            build_source_assets(config, DestinationResource.configured_name()) for config in configs
+        ],
         asset_checks=[build_source_checks(config) for config in configs],
         jobs=list(jobs.values()),
         schedules=[source_schedule(config, jobs[config.name]) for config in configs],
