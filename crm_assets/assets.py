@@ -10,9 +10,14 @@ from dagster_dlt import DagsterDltResource, dlt_assets
 
 from crm_assets.config import SourceConfig
 from crm_assets.http_stats import HttpStats
+from crm_assets.redaction import describe_load_failure, redacted_logs, secret_forms
 from crm_assets.resources import DestinationResource, SourceApiResource
 from crm_assets.source_builder import http_session, placeholder_source
 from crm_assets.translator import CrmDltTranslator
+
+
+# A run tagged crm/full_refresh=true drops the selected resources' tables and cursors first.
+FULL_REFRESH_TAG = "crm/full_refresh"
 
 
 def api_resource_key(config: SourceConfig) -> str:
@@ -56,15 +61,22 @@ def build_source_assets(config: SourceConfig, destination_name: str) -> dg.Asset
         http_stats = HttpStats(config, source_api.validated_base_url(config))
         session = http_stats.instrument(http_session(config))
         pipeline = destination.pipeline(config.name)
-        with destination.write_lock():
-            results = list(
-                dlt.run(
-                    context=context,
-                    dlt_source=source_api.build_source(config, session),
-                    dlt_pipeline=pipeline,
-                    loader_file_format=destination.loader_file_format,
+        secrets = secret_forms(source_api.secret_values(config))
+        full_refresh = context.run.tags.get(FULL_REFRESH_TAG, "").lower() == "true"
+        with destination.write_lock(), redacted_logs(secrets):
+            try:
+                results = list(
+                    dlt.run(
+                        context=context,
+                        dlt_source=source_api.build_source(config, session),
+                        dlt_pipeline=pipeline,
+                        loader_file_format=destination.loader_file_format,
+                        refresh="drop_resources" if full_refresh else None,
+                    )
                 )
-            )
+            except Exception as error:
+                # The chain holds URLs with query strings and headers: report, don't attach.
+                raise dg.Failure(describe_load_failure(config.name, error, secrets)) from None
             row_counts = _row_counts(pipeline, [r.asset_key.path[-1] for r in results])
         run_metadata = _run_metadata(pipeline)
         for result in results:

@@ -141,6 +141,25 @@ Paginator = Annotated[
 Scalar = str | int | float | bool
 
 
+class IncrementalSpec(_Strict):
+    """Ask the API only for rows changed since the last load; dlt keeps the cursor in its state
+    (restored from the destination). `lag_seconds` re-reads a window before the cursor, for
+    writes that land late."""
+
+    cursor_path: str
+    start_param: str
+    initial_value: str
+    lag_seconds: Annotated[float, Field(ge=0)] = 0
+
+    def dlt_incremental(self) -> dict[str, Any]:
+        return {
+            "cursor_path": self.cursor_path,
+            "start_param": self.start_param,
+            "initial_value": self.initial_value,
+            "lag": self.lag_seconds,
+        }
+
+
 class EndpointDefaults(_Strict):
     params: dict[str, Scalar] = {}
     paginator: Paginator | None = None
@@ -149,6 +168,7 @@ class EndpointDefaults(_Strict):
 class Endpoint(EndpointDefaults):
     path: Annotated[str, Field(min_length=1)]
     data_selector: str | None = None
+    incremental: IncrementalSpec | None = None
 
 
 class ResourceDefaults(_Strict):

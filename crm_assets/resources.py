@@ -47,6 +47,9 @@ class SourceApiResource(dg.ConfigurableResource):
         except ValueError as error:
             raise dg.Failure(f"{config.base_url_env}: {error}") from None
 
+    def secret_values(self, config: SourceConfig) -> list[str]:
+        return [getattr(self, field) for field in config.auth.env]
+
     def build_source(self, config: SourceConfig, session: Any = None) -> DltSource:
         secrets = {field: getattr(self, field) for field in config.auth.env}
         return build_source(config, self.validated_base_url(config), secrets, session)

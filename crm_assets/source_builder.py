@@ -9,7 +9,7 @@ from dlt.extract.source import DltSource
 from dlt.sources.helpers.requests import Client
 from dlt.sources.rest_api import rest_api_source
 
-from crm_assets.config import EndpointDefaults, ResourceSpec, SourceConfig
+from crm_assets.config import Endpoint, EndpointDefaults, ResourceSpec, SourceConfig
 
 
 def _for_each_values_resource(resource: ResourceSpec) -> tuple[str, Any]:
@@ -26,9 +26,11 @@ def _for_each_values_resource(resource: ResourceSpec) -> tuple[str, Any]:
 
 def _endpoint_config(endpoint: EndpointDefaults) -> dict[str, Any]:
     # Paginators keep their None values: dlt's own defaults differ (total_path="total").
-    config = endpoint.model_dump(exclude_none=True, exclude={"paginator"})
+    config = endpoint.model_dump(exclude_none=True, exclude={"paginator", "incremental"})
     if endpoint.paginator:
         config["paginator"] = endpoint.paginator.model_dump()
+    if isinstance(endpoint, Endpoint) and endpoint.incremental:
+        config["incremental"] = endpoint.incremental.dlt_incremental()
     return config
 
 
@@ -58,10 +60,21 @@ def _resource_config(resource: ResourceSpec) -> tuple[dict[str, Any], list[Any]]
     return config, helpers
 
 
+def _is_not_json_document(response: Any, exception: BaseException | None) -> bool:
+    """A 2xx answer whose body cannot be a JSON document (an HTML error page from a proxy, a
+    body cut short): transient on real APIs, so it is retried like a 5xx."""
+    if response is None or not response.ok:
+        return False
+    body = response.content.strip()
+    return not (body[:1] in (b"{", b"[") and body[-1:] in (b"}", b"]"))
+
+
 def http_session(config: SourceConfig) -> Any:
-    """A requests session retrying 429, 5xx and dropped connections as the config asks."""
+    """A requests session retrying 429, 5xx, dropped connections and non-JSON bodies with
+    exponential backoff (honouring Retry-After) as the config asks."""
     retry = config.retry
     return Client(
+        retry_condition=_is_not_json_document,
         request_timeout=retry.timeout_seconds,
         request_max_attempts=retry.max_retries + 1,
         request_backoff_factor=retry.backoff_factor,

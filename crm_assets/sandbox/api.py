@@ -10,33 +10,59 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Iterator
+import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlparse
 
 from crm_assets.config import PARENT_REFERENCE, ResourceSpec, SourceConfig
-from crm_assets.sandbox.records import make_record
+from crm_assets.sandbox.records import make_record, minutes_since_epoch, updated_minutes
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 10_000
 CHILDREN_PER_PARENT_CYCLE = 3
 
 
-def sandbox_secrets(config: SourceConfig) -> dict[str, str]:
+def sandbox_secrets(config: SourceConfig, suffix: str = "") -> dict[str, str]:
     """The credentials the sandbox accepts for a source, by env var name."""
-    return {env_var: f"sbx-{field}-{config.name}" for field, env_var in config.auth.env.items()}
+    return {
+        env_var: f"sbx-{field}-{config.name}{suffix}" for field, env_var in config.auth.env.items()
+    }
 
 
 @dataclass
 class Volume:
-    """How many rows each list resource holds; a child holds `parent_id % 3` rows per parent."""
+    """The data behind the APIs, keyed `source.collection`: how many rows each list resource
+    holds (a child holds `parent_id % 3` rows per parent), which records changed (id ->
+    revision) and which collections now send `amount` as text."""
 
     default: int = 10
     overrides: dict[str, int] = field(default_factory=dict)
+    revisions: dict[str, dict[int, int]] = field(default_factory=dict)
+    amount_as_text: set[str] = field(default_factory=set)
 
     def rows(self, source: str, resource: str) -> int:
         return self.overrides.get(f"{source}.{resource}", self.default)
+
+    def record(self, source: str, collection: str, record_id: int) -> dict[str, Any]:
+        key = f"{source}.{collection}"
+        revision = self.revisions.get(key, {}).get(record_id, 0)
+        return make_record(collection, record_id, revision, key in self.amount_as_text)
+
+    def ids_updated_since(self, source: str, collection: str, since: str) -> Sequence[int]:
+        """Ids whose updated_at >= since, ascending, without building the whole range."""
+        minutes = minutes_since_epoch(since)
+        count = self.rows(source, collection)
+        first_unchanged = max(math.ceil(minutes), 1)
+        revised = self.revisions.get(f"{source}.{collection}", {})
+        earlier_revised = sorted(
+            record_id
+            for record_id, revision in revised.items()
+            if record_id < first_unchanged and record_id <= count
+            and updated_minutes(record_id, revision) >= minutes
+        )
+        return _Concatenated(earlier_revised, range(first_unchanged, count + 1))
 
     @classmethod
     def spread(cls, records: int, configs: list[SourceConfig]) -> Volume:
@@ -48,6 +74,23 @@ class Volume:
             if kind_of(config, resource) == "list"
         ]
         return cls(default=max(records // max(len(list_resources), 1), 0))
+
+
+class _Concatenated(Sequence[int]):
+    """A short list followed by a range, sliceable without materializing the range."""
+
+    def __init__(self, head: list[int], tail: range) -> None:
+        self.head, self.tail = head, tail
+
+    def __len__(self) -> int:
+        return len(self.head) + len(self.tail)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            start, stop, _ = index.indices(len(self))
+            split = len(self.head)
+            return self.head[start:stop] + list(self.tail[max(start - split, 0) : max(stop - split, 0)])
+        return self.head[index] if index < len(self.head) else self.tail[index - len(self.head)]
 
 
 def paginator_of(config: SourceConfig, resource: ResourceSpec) -> dict[str, Any]:
@@ -141,8 +184,10 @@ class Unauthorized(Exception):
     pass
 
 
-def check_auth(config: SourceConfig, headers: Any, query: dict[str, str]) -> None:
-    expected = {field: sandbox_secrets(config)[env] for field, env in config.auth.env.items()}
+def check_auth(
+    config: SourceConfig, headers: Any, query: dict[str, str], secrets: dict[str, str]
+) -> None:
+    expected = {field: secrets[env] for field, env in config.auth.env.items()}
     auth = config.auth
     if auth.type == "bearer":
         ok = headers.get("Authorization") == f"Bearer {expected['token']}"
@@ -178,7 +223,8 @@ def serve_page(
     """The page a real API would answer for this request."""
     config, resource = route.config, route.resource
     if route.kind == "single":
-        return Page(envelope(resource.endpoint.data_selector, make_record(route.collection, 1)), 1)
+        row = volume.record(config.name, route.collection, 1)
+        return Page(envelope(resource.endpoint.data_selector, row), 1)
 
     if route.kind == "child":
         ids = child_ids(int(match.group("parent_id")))
@@ -187,7 +233,12 @@ def serve_page(
             ((_, allowed),) = (resource.for_each or {}).items()
             if match.group("each") not in allowed:
                 raise LookupError(match.group("each"))
-        ids = range(1, volume.rows(config.name, route.collection) + 1)
+        incremental = resource.endpoint.incremental
+        if incremental and incremental.start_param in query:
+            since = query[incremental.start_param]
+            ids = volume.ids_updated_since(config.name, route.collection, since)
+        else:
+            ids = range(1, volume.rows(config.name, route.collection) + 1)
 
     style = route.paginator["type"]
     if style == "offset":
@@ -202,7 +253,7 @@ def serve_page(
     size = min(max(size, 1), MAX_PAGE_SIZE)
     start = max(start, 0)
     page_ids = ids[start : start + size]
-    rows = [make_record(route.collection, record_id) for record_id in page_ids]
+    rows = [volume.record(config.name, route.collection, record_id) for record_id in page_ids]
     link_next = None
     if style == "header_link" and start + size < len(ids):
         next_query = {**query, "page": str(start // size + 2)}

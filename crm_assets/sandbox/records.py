@@ -11,19 +11,38 @@ STATUSES = ("open", "won", "lost", "on_hold")
 LATE_FIELD_FROM_INDEX = 150
 
 
+# Each revision of a record moves its updated_at one year on.
+MINUTES_PER_REVISION = 525_600
+
+
 def timestamp(minutes: int) -> str:
     return (EPOCH + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
 
 
-def make_record(resource: str, record_id: int, revision: int = 0) -> dict[str, Any]:
-    """One row with scalars, a nested object and a nested list; `revision` bumps updated_at."""
+def minutes_since_epoch(value: str) -> float:
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return (moment - EPOCH).total_seconds() / 60
+
+
+def updated_minutes(record_id: int, revision: int) -> int:
+    return record_id + revision * MINUTES_PER_REVISION
+
+
+def make_record(
+    resource: str, record_id: int, revision: int = 0, amount_as_text: bool = False
+) -> dict[str, Any]:
+    """One row with scalars, a nested object and a nested list. `revision` changes the record
+    (name and updated_at); `amount_as_text` is the API changing a field's type."""
+    amount = round(record_id * 1.25, 2)
     record: dict[str, Any] = {
         "id": record_id,
-        "name": f"{resource} {record_id}",
+        "name": f"{resource} {record_id}" + (f" (rev {revision})" if revision else ""),
         "status": STATUSES[record_id % len(STATUSES)],
-        "amount": round(record_id * 1.25, 2),
+        "amount": f"{amount:.2f} EUR" if amount_as_text else amount,
         "created_at": timestamp(record_id),
-        "updated_at": timestamp(record_id + revision * 525_600),
+        "updated_at": timestamp(updated_minutes(record_id, revision)),
         "owner": {"id": record_id % 17 + 1, "email": f"owner{record_id % 17 + 1}@example.test"},
         "labels": [f"label-{(record_id + k) % 7}" for k in range(record_id % 3)],
     }

@@ -68,8 +68,12 @@ class Sandbox:
         volume: Volume | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        secret_suffix: str = "",
     ) -> None:
         self.configs = {config.name: config for config in configs}
+        self.secrets = {
+            config.name: sandbox_secrets(config, secret_suffix) for config in configs
+        }
         self.routes = build_routes(configs)
         self.volume = volume or Volume()
         self.faults: list[Fault] = []
@@ -97,7 +101,7 @@ class Sandbox:
         env: dict[str, str] = {}
         for config in self.configs.values():
             env[config.base_url_env] = self.base_url(config.name)
-            env.update(sandbox_secrets(config))
+            env.update(self.secrets[config.name])
         return env
 
     def route(self, source: str, resource: str) -> Route:
@@ -186,7 +190,7 @@ def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
             with sandbox._lock:
                 sandbox.stats.requests[route.key] += 1
             try:
-                check_auth(route.config, self.headers, query)
+                check_auth(route.config, self.headers, query, sandbox.secrets[source])
             except Unauthorized:
                 return self._send_json(401, {"error": "invalid credentials"})
             fault = sandbox.take_fault(parsed.path)
