@@ -46,7 +46,12 @@ def describe_load_failure(source: str, error: BaseException, secrets: list[str])
     the URL's path only, and no secret."""
     chain = list(_chain(error))
     resource = next(
-        (e.resource_name for e in chain if getattr(e, "resource_name", None)), None
+        (
+            getattr(e, "resource_name", None) or getattr(e, "pipe_name", None)
+            for e in chain
+            if getattr(e, "resource_name", None) or getattr(e, "pipe_name", None)
+        ),
+        None,
     )
     where = f"{source}/{resource}" if resource else source
     http_error = next((e for e in chain if isinstance(e, requests.HTTPError) and e.response is not None), None)
