@@ -76,7 +76,9 @@ def build_source_assets(config: SourceConfig, destination_name: str) -> dg.Asset
                 )
             except Exception as error:
                 # The chain holds URLs with query strings and headers: report, don't attach.
-                raise dg.Failure(describe_load_failure(config.name, error, secrets)) from None
+                raise dg.Failure(
+                    describe_load_failure(config.name, error, secrets, http_stats.last_response)
+                ) from None
             row_counts = _row_counts(pipeline, [r.asset_key.path[-1] for r in results])
         run_metadata = _run_metadata(pipeline)
         for result in results:

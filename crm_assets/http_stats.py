@@ -34,6 +34,7 @@ class HttpStats:
         self.pages: Counter[str] = Counter()
         self.bytes: Counter[str] = Counter()
         self.retries: Counter[str] = Counter()
+        self.last_response: str | None = None
         self._lock = threading.Lock()
 
     def __deepcopy__(self, memo: dict[int, Any]) -> HttpStats:
@@ -60,7 +61,12 @@ class HttpStats:
 
     def record(self, response: Any) -> None:
         retried = response.status_code in DEFAULT_RETRY_STATUS
+        content_type = response.headers.get("Content-Type", "no content type")
         with self._lock:
+            self.last_response = (
+                f"{response.request.method} {urlparse(response.url).path} answered "
+                f"HTTP {response.status_code} ({content_type})"
+            )
             for resource in self._resources_at(response.url):
                 if retried:
                     self.retries[resource] += 1

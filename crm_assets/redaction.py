@@ -41,9 +41,12 @@ def _chain(error: BaseException | None) -> Iterator[BaseException]:
         error = error.__cause__ or error.__context__
 
 
-def describe_load_failure(source: str, error: BaseException, secrets: list[str]) -> str:
+def describe_load_failure(
+    source: str, error: BaseException, secrets: list[str], last_response: str | None = None
+) -> str:
     """`source/resource: GET /path answered HTTP 401 (HTTPError)`: what failed and where, with
-    the URL's path only, and no secret."""
+    the URL's path only, and no secret. `last_response` names the request behind an error that
+    carries none (a body that is not JSON)."""
     chain = list(_chain(error))
     resource = next(
         (
@@ -63,7 +66,8 @@ def describe_load_failure(source: str, error: BaseException, secrets: list[str])
             f"{response.reason} ({type(http_error).__name__}), after the configured retries"
         )
     innermost = chain[-1]
-    return f"{where}: {type(innermost).__name__}: {redact(str(innermost), secrets)}"[:2000]
+    context = f"; last response: {last_response}" if last_response else ""
+    return f"{where}: {type(innermost).__name__}: {redact(str(innermost), secrets)}{context}"[:2000]
 
 
 class _RedactingFilter(logging.Filter):
