@@ -682,6 +682,9 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=600,
                         help="seconds for the whole run; a stage past it is killed")
     parser.add_argument("--keep", action="store_true", help="keep the tmp work dir")
+    parser.add_argument("--dagster-in-process", action="store_true",
+                        help="also run stages 3i/4i: the same CLI with run config selecting "
+                             "the in_process executor (fresh DuckDB file)")
     parser.add_argument("--no-snapshot", action="store_true",
                         help="run the live crm_assets/ and configs/ instead of a copy taken at "
                              "the start")
@@ -827,11 +830,21 @@ def main() -> None:
         }
         materialize = [sys.executable, "-m", "dagster", "asset", "materialize",
                        "-m", "crm_assets.definitions", "--select", selection]
-        for stage in ("3", "4"):
+        in_process_env = {
+            **dagster_env,
+            "CRM_DUCKDB_PATH": str(work / "dagster_inproc" / "crm.duckdb"),
+            "CRM_PIPELINES_DIR": str(work / "dagster_inproc" / "pipelines"),
+        }
+        in_process = [*materialize, "--config-json",
+                      json.dumps({"execution": {"config": {"in_process": {}}}})]
+        plan_3_4 = [("3", materialize, dagster_env), ("4", materialize, dagster_env)]
+        if args.dagster_in_process:
+            plan_3_4 += [("3i", in_process, in_process_env), ("4i", in_process, in_process_env)]
+        for stage, command, stage_env in plan_3_4:
             if remaining() <= 0:
                 break
             before = sandbox.stats()
-            measured = run_measured(materialize, dagster_env, work / f"dagster-{stage}.log",
+            measured = run_measured(command, stage_env, work / f"dagster-{stage}.log",
                                     timeout=max(remaining(), 1))
             measured["pages_served"] = pages_served(before, sandbox.stats())
             stages[stage] = measured
@@ -841,7 +854,7 @@ def main() -> None:
                       f"{tail(measured['log'])}", flush=True)
                 break
             measured.update(verify(stage, duckdb_counts(
-                Path(dagster_env["CRM_DUCKDB_PATH"]), sources), floor_rows))
+                Path(stage_env["CRM_DUCKDB_PATH"]), sources), floor_rows))
             print(f"    pages served during stage {stage}: "
                   f"{sum(measured['pages_served'].values())} (floor {floor_pages})", flush=True)
 
@@ -875,8 +888,10 @@ def report(results: dict[str, Any], floor_rows: dict[str, int]) -> None:
 
     def row(stage: str, label: str, seconds: float | None, rows: int | None,
             measured: dict[str, Any] | None, note: str = "") -> None:
+        valid = bool(measured) and measured.get("returncode", 0) == 0 \
+            and not measured.get("timed_out") and measured.get("valid", True)
         table.append({
-            "stage": stage, "label": label, "seconds": seconds, "rows": rows,
+            "stage": stage, "label": label, "seconds": seconds, "rows": rows, "valid": valid,
             "rows_per_s": rows / seconds if rows and seconds else None,
             "maxrss_mb": measured.get("maxrss_mb") if measured else None,
             "tree_rss_mb": measured.get("tree_rss_mb") if measured else None,
@@ -898,7 +913,9 @@ def report(results: dict[str, Any], floor_rows: dict[str, int]) -> None:
         row("2", "plain dlt (process wall)", s2["wall_s"], s2.get("rows"), s2,
             f"run {s2.get('inner_s', 0):.2f}s, import {s2.get('import_s', 0):.2f}s; "
             f"rows {'OK' if valid else 'INVALID'}")
-    for stage, label in (("3", "dagster asset materialize"), ("4", "dagster rematerialize")):
+    for stage, label in (("3", "dagster asset materialize"), ("4", "dagster rematerialize"),
+                         ("3i", "dagster materialize, in_process executor"),
+                         ("4i", "dagster rematerialize, in_process executor")):
         s = stages.get(stage)
         if s:
             row(stage, label, s["wall_s"], s.get("rows"), s,
@@ -925,7 +942,8 @@ def report(results: dict[str, Any], floor_rows: dict[str, int]) -> None:
     by_stage = {r["stage"]: r for r in table}
 
     def ratio(a: str, b: str) -> float | None:
-        if a in by_stage and b in by_stage and by_stage[b]["seconds"]:
+        if (a in by_stage and b in by_stage and by_stage[b]["seconds"]
+                and by_stage[a]["valid"] and by_stage[b]["valid"]):
             return by_stage[a]["seconds"] / by_stage[b]["seconds"]
         return None
 
@@ -933,6 +951,9 @@ def report(results: dict[str, Any], floor_rows: dict[str, int]) -> None:
     ratios["3/2 (Dagster overhead)"] = ratio("3", "2")
     ratios["4/3 (rerun vs first run)"] = ratio("4", "3")
     ratios["2/1 (plain dlt vs floor)"] = ratio("2", "1")
+    if "3i" in by_stage:
+        ratios["3i/2 (Dagster overhead, in_process executor)"] = ratio("3i", "2")
+        ratios["3i/1 (end-to-end, in_process executor)"] = ratio("3i", "1")
     s2 = stages.get("2") or {}
     if s2.get("inner_s") and by_stage.get("1", {}).get("seconds"):
         ratios["2run/1 (dlt pipeline.run only vs floor)"] = s2["inner_s"] / by_stage["1"]["seconds"]

@@ -60,10 +60,9 @@ def build_source_assets(config: SourceConfig, destination_name: str) -> dg.Asset
         source_api = api[api_key]
         http_stats = HttpStats(config, source_api.validated_base_url(config))
         session = http_stats.instrument(http_session(config))
-        pipeline = destination.pipeline(config.name)
         secrets = secret_forms(source_api.secret_values(config))
         full_refresh = context.run.tags.get(FULL_REFRESH_TAG, "").lower() == "true"
-        with destination.write_lock(), redacted_logs(secrets):
+        with destination.exclusive_pipeline(config.name) as pipeline, redacted_logs(secrets):
             try:
                 results = list(
                     dlt.run(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import fcntl
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import dagster as dg
 import dlt
+from dlt.common.pipeline import get_dlt_pipelines_dir
 import requests
 from dlt.extract.source import DltSource
 
@@ -118,19 +119,28 @@ class DestinationResource(dg.ConfigurableResource):
         return {"duckdb": "parquet", "postgres": "csv"}.get(self.destination)
 
     @contextmanager
-    def write_lock(self) -> Iterator[None]:
-        """DuckDB takes one writer per file: serialize writers across steps, runs and processes."""
-        if self.destination != "duckdb":
+    def exclusive_pipeline(self, source_name: str) -> Iterator[dlt.Pipeline]:
+        """The source's pipeline, held across processes: two runs of one source never share
+        dlt's working directory (dagster #21022) nor merge at once, and a DuckDB file gets one
+        writer at a time. Pools do the same across machines (dagster.prod.yaml)."""
+        locks = [Path(self.pipelines_dir or get_dlt_pipelines_dir()) / f"{source_name}.lock"]
+        if self.destination == "duckdb":
+            locks.append(Path(f"{Path(self.duckdb_path).resolve()}.lock"))
+        with ExitStack() as held:
+            for lock_path in locks:  # always this order: no deadlock
+                held.enter_context(_file_lock(lock_path))
+            yield self.pipeline(source_name)
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)  # released by the OS if the process dies
+        try:
             yield
-            return
-        lock_path = Path(f"{self.duckdb_path}.lock")
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        with lock_path.open("w") as lock_file:
-            fcntl.flock(lock_file, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock_file, fcntl.LOCK_UN)
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
 class AlertWebhookResource(dg.ConfigurableResource):
