@@ -224,10 +224,15 @@ def floor_plan(configs: list[Any], env: dict[str, str], source: str | None,
             spec = config.resource(name)
             paginator = spec.endpoint.paginator or default_endpoint.paginator
             match = PARENT_REFERENCE.search(spec.endpoint.path)
+            params = {**default_endpoint.params, **spec.endpoint.params}
+            incremental = getattr(spec.endpoint, "incremental", None)
+            if incremental is not None:
+                # A first load sends the start param with the initial value on every page.
+                params[incremental.start_param] = incremental.initial_value
             resources.append({
                 "name": name,
                 "path": spec.endpoint.path,
-                "params": {**default_endpoint.params, **spec.endpoint.params},
+                "params": params,
                 "paginator": paginator.model_dump() if paginator else {"type": "single_page"},
                 "data_selector": spec.endpoint.data_selector,
                 "parent": [match.group(0), match.group(1), match.group(2)] if match else None,

@@ -10,7 +10,7 @@ from dagster_dlt import DagsterDltResource, dlt_assets
 
 from crm_assets.config import SourceConfig
 from crm_assets.http_stats import HttpStats
-from crm_assets.redaction import describe_load_failure, redacted_logs, secret_forms
+from crm_assets.redaction import load_failure, redacted_logs, secret_forms
 from crm_assets.resources import DestinationResource, SourceApiResource
 from crm_assets.source_builder import http_session, placeholder_source
 from crm_assets.translator import CrmDltTranslator
@@ -75,8 +75,8 @@ def build_source_assets(config: SourceConfig, destination_name: str) -> dg.Asset
                 )
             except Exception as error:
                 # The chain holds URLs with query strings and headers: report, don't attach.
-                raise dg.Failure(
-                    describe_load_failure(config.name, error, secrets, http_stats.last_response)
+                raise load_failure(
+                    config.name, error, secrets, http_stats.last_response
                 ) from None
             row_counts = _row_counts(pipeline, [r.asset_key.path[-1] for r in results])
         run_metadata = _run_metadata(pipeline)

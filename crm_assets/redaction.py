@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from urllib.parse import urlparse
 
+import dagster as dg
 import requests
 
 MASK = "***"
@@ -41,12 +42,12 @@ def _chain(error: BaseException | None) -> Iterator[BaseException]:
         error = error.__cause__ or error.__context__
 
 
-def describe_load_failure(
+def load_failure(
     source: str, error: BaseException, secrets: list[str], last_response: str | None = None
-) -> str:
-    """`source/resource: GET /path answered HTTP 401 (HTTPError)`: what failed and where, with
-    the URL's path only, and no secret. `last_response` names the request behind an error that
-    carries none (a body that is not JSON)."""
+) -> dg.Failure:
+    """`source/resource: GET /path answered HTTP 401 ... (HTTPError)`: what failed and where,
+    with the URL's path only and no secret; the cause's class and status go in metadata.
+    `last_response` names the request behind an error that carries none (a non-JSON body)."""
     chain = list(_chain(error))
     resource = next(
         (
@@ -57,17 +58,25 @@ def describe_load_failure(
         None,
     )
     where = f"{source}/{resource}" if resource else source
-    http_error = next((e for e in chain if isinstance(e, requests.HTTPError) and e.response is not None), None)
+    http_error = next(
+        (e for e in chain if isinstance(e, requests.HTTPError) and e.response is not None), None
+    )
+    cause = http_error or chain[-1]
+    metadata: dict[str, str | int] = {"error_class": type(cause).__name__, "source": source}
+    if resource:
+        metadata["resource"] = resource
     if http_error is not None:
         response = http_error.response
-        path = urlparse(response.url).path
-        return (
-            f"{where}: {response.request.method} {path} answered HTTP {response.status_code} "
-            f"{response.reason} ({type(http_error).__name__}), after the configured retries"
+        metadata |= {"http_status": response.status_code, "path": urlparse(response.url).path}
+        description = (
+            f"{where}: {response.request.method} {metadata['path']} answered HTTP "
+            f"{response.status_code} {response.reason} ({type(http_error).__name__}), "
+            "after the configured retries"
         )
-    innermost = chain[-1]
-    context = f"; last response: {last_response}" if last_response else ""
-    return f"{where}: {type(innermost).__name__}: {redact(str(innermost), secrets)}{context}"[:2000]
+    else:
+        context = f"; last response: {last_response}" if last_response else ""
+        description = f"{where}: {type(cause).__name__}: {redact(str(cause), secrets)}{context}"
+    return dg.Failure(description=description[:2000], metadata=metadata)
 
 
 class _RedactingFilter(logging.Filter):

@@ -60,21 +60,22 @@ def catch_up_sensor(
     return catch_up
 
 
-def _error_classes(error: Any) -> list[str]:
-    """Class names down the cause chain: what failed, never the message (it may hold a URL)."""
-    classes = []
-    while error is not None:
-        classes.append(error.cls_name)
+def _error_class(event: dg.DagsterEvent) -> str | None:
+    """What failed, never the message: our load failures name their cause's class in metadata;
+    other errors give the innermost class of their chain."""
+    data = event.event_specific_data
+    failure_metadata = data.user_failure_data.metadata if data and data.user_failure_data else {}
+    if "error_class" in failure_metadata:
+        return failure_metadata["error_class"].value
+    error = data.error if data else None
+    while error is not None and error.cause is not None:
         error = error.cause
-    return classes
+    return error.cls_name if error is not None else None
 
 
 def failure_report(context: dg.RunFailureSensorContext, sources: set[str]) -> dict[str, Any]:
     run = context.dagster_run
-    failed_steps = {}
-    for event in context.get_step_failure_events():
-        error = event.event_specific_data.error if event.event_specific_data else None
-        failed_steps[event.step_key] = _error_classes(error)
+    failed_steps = {event.step_key: _error_class(event) for event in context.get_step_failure_events()}
     failed_sources = sorted(
         {step.removesuffix("_checks") for step in failed_steps} & sources
     )
@@ -88,8 +89,7 @@ def failure_report(context: dg.RunFailureSensorContext, sources: set[str]) -> di
         "job": run.job_name,
         "sources": failed_sources,
         "assets": assets or [f"{source}/*" for source in failed_sources],
-        "error_classes": {step: classes[-1] if classes else None for step, classes in failed_steps.items()},
-        "error_chains": failed_steps,
+        "error_classes": failed_steps,
     }
 
 

@@ -48,7 +48,12 @@ def _mutate(path: str, value: object) -> dict:
     return raw
 
 
-_DELETE = object()
+class _Delete:
+    def __repr__(self) -> str:  # a stable test id under pytest-xdist
+        return "<deleted>"
+
+
+_DELETE = _Delete()
 
 INVALID_CONFIGS = [
     ("base_url", "api.example.com/v1", ["key base_url", "http://"]),

@@ -1,0 +1,79 @@
+"""Through the real CLI (`dagster asset materialize`, every source in its own process at once,
+sharing one DuckDB file): every source loads, and no secret value reaches stdout/stderr,
+DAGSTER_HOME (event log, run storage, compute logs), materialization metadata, errors or dlt's
+working files, in success or failure, with dlt logging at DEBUG."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from crm_assets.config import SourceConfig
+from crm_assets.redaction import secret_forms
+from crm_assets.sandbox.api import Volume
+from crm_assets.sandbox.server import Fault, Sandbox
+from crm_assets_tests.helpers import expected_counts, table_counts
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _leaks(secrets: list[str], *places: Path) -> list[str]:
+    found = []
+    for place in places:
+        for path in [place] if place.is_file() else place.rglob("*"):
+            if path.is_file():
+                data = path.read_bytes()
+                found += [f"{secret} in {path}" for secret in secrets if secret.encode() in data]
+    return found
+
+
+def test_cli_loads_every_source_and_no_secret_leaks_from_succeeding_or_failing_runs(
+    configs: list[SourceConfig], tmp_path: Path
+):
+    wrong_key = f"wrong-key-{uuid.uuid4().hex}"
+    home, pipelines = tmp_path / "dagster_home", tmp_path / "dlt_pipelines"
+    home.mkdir()
+    outputs = tmp_path / "outputs"
+    outputs.mkdir()
+    with Sandbox(configs, volume=Volume(default=10), secret_suffix=f"-{uuid.uuid4().hex}") as sandbox:
+        env = {
+            **os.environ, **sandbox.env(),
+            "DAGSTER_HOME": str(home), "CRM_PIPELINES_DIR": str(pipelines),
+            "CRM_DUCKDB_PATH": str(tmp_path / "crm.duckdb"), "RUNTIME__LOG_LEVEL": "DEBUG",
+        }
+        secrets = [
+            form
+            for config in configs
+            for form in secret_forms([sandbox.env()[name] for name in config.auth.env.values()])
+        ] + [wrong_key]
+
+        def materialize(selection: str, name: str, **overrides: str) -> int:
+            completed = subprocess.run(
+                [sys.executable, "-m", "dagster", "asset", "materialize",
+                 "-m", "crm_assets.definitions", "--select", selection],
+                cwd=REPO, env={**env, **overrides}, capture_output=True, timeout=600,
+            )
+            (outputs / f"{name}.out").write_bytes(completed.stdout + completed.stderr)
+            return completed.returncode
+
+        assert materialize("*", "success") == 0
+        for config in configs:
+            expected = expected_counts(sandbox, config)
+            loaded = table_counts(tmp_path / "crm.duckdb", config.name)
+            assert {name: loaded[name][0] for name in expected} == expected, config.name
+        assert materialize("group:lead_crm", "unauthorized", LEAD_CRM_API_KEY=wrong_key) != 0
+        sandbox.add_fault(Fault(path="/v1/task/tasks/list", status=429, times=4, retry_after=0.1))
+        assert materialize('key:"work_suite/tasks"', "rate_limited") != 0
+
+    assert b"HTTP 401" in (outputs / "unauthorized.out").read_bytes()
+    assert b"HTTP 429" in (outputs / "rate_limited.out").read_bytes()
+    leaks = _leaks(secrets, outputs, home, pipelines, tmp_path / "crm.duckdb")
+    assert leaks == []
+
+
+def test_the_scan_finds_a_secret_where_there_is_one(tmp_path: Path):
+    (tmp_path / "log.txt").write_text("GET /v1/lead?api_key=s3cr3t-value")
+    assert _leaks(["s3cr3t-value"], tmp_path) == [f"s3cr3t-value in {tmp_path / 'log.txt'}"]
