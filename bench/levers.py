@@ -242,7 +242,8 @@ def main() -> None:
                 print(f"{name} #{attempt + 1}: run {measured['run_s']:.2f} s "
                       f"(" + ", ".join(f"{k} {v:.2f}" for k, v in measured["steps"].items())
                       + f"), wall {measured['wall_s']:.2f} s, peak RSS "
-                      f"{measured['maxrss_mb']:.0f} MB, rows {measured['rows']} "
+                      f"{measured['maxrss_mb']:.0f} MB, other CPU {measured['other_cpu_s']:.1f} s, "
+                      f"rows {measured['rows']} "
                       f"{'OK' if measured['valid'] else 'MISMATCH'}", flush=True)
                 shutil.rmtree(run_dir / "pipelines", ignore_errors=True)
             results["variants"][name] = {"description": description, "env": env_extra,
@@ -271,7 +272,8 @@ def report(results: dict[str, Any], expected: int) -> None:
     print(f"levers, {expected} rows; floor (bare requests) {floor:.2f} s = "
           f"{expected / floor:.0f} rows/s; times are medians of pipeline.run over the runs")
     print(f"{'variant':22} {'before s':>8} {'after s':>8} {'rows/s':>8} {'x base':>6} "
-          f"{'/floor':>6} {'extract':>7} {'normal.':>7} {'load':>6} {'RSS MB':>6}  rows   "
+          f"{'/floor':>6} {'extract':>7} {'normal.':>7} {'load':>6} {'RSS MB':>6} "
+          f"{'otherCPU':>8}  rows   "
           f"tables (columns)")
     for name, variant in variants.items():
         runs = ok[name]
@@ -288,7 +290,8 @@ def report(results: dict[str, Any], expected: int) -> None:
         print(f"{name:22} {fmt(base, '8.2f')} {run_s:8.2f} {expected / run_s:8.0f} "
               f"{(base / run_s) if base else float('nan'):6.2f} {run_s / floor:6.1f} "
               f"{step('extract'):7.2f} {step('normalize'):7.2f} {step('load'):6.2f} "
-              f"{max(r['maxrss_mb'] for r in runs):6.0f}  "
+              f"{max(r['maxrss_mb'] for r in runs):6.0f} "
+              f"{max(r['other_cpu_s'] for r in runs):8.1f}  "
               f"{'OK' if all(r['valid'] for r in runs) else 'BAD':5}  {shape}")
         variant["median_run_s"] = run_s
     print("x base = baseline seconds / variant seconds (>1 is faster); /floor = variant / floor")

@@ -107,10 +107,26 @@ class TreeRssSampler(threading.Thread):
         return self.peak
 
 
+SANDBOX_PID: int | None = None  # its CPU is not "other" load
+
+
+def system_busy_s() -> float:
+    """Busy CPU seconds of the whole machine so far (all cores), from /proc/stat."""
+    with open("/proc/stat") as stat:
+        fields = [int(v) for v in stat.readline().split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def run_measured(
     command: list[str], env: dict[str, str], log_path: Path, timeout: float
 ) -> dict[str, Any]:
-    """Run `command` to completion as its own process group; wall, rusage (wait4), tree RSS."""
+    """Run `command` to completion as its own process group; wall, rusage (wait4), tree RSS,
+    and the CPU seconds other processes of the machine used meanwhile (load we do not control:
+    everything busy minus this stage's tree, the sandbox and this orchestrator)."""
+    busy0, own0 = system_busy_s(), sum(os.times()[:2])
+    sandbox0 = proc_cpu_seconds(SANDBOX_PID) if SANDBOX_PID else 0.0
+    load0 = os.getloadavg()[0]
     with log_path.open("wb") as log:
         started = time.perf_counter()
         process = subprocess.Popen(
@@ -133,7 +149,12 @@ def run_measured(
         wall = time.perf_counter() - started
         process.returncode = os.waitstatus_to_exitcode(status)
         tree_peak = sampler.stop()
+    sandbox1 = proc_cpu_seconds(SANDBOX_PID) if SANDBOX_PID else 0.0
+    other = (system_busy_s() - busy0) - (usage.ru_utime + usage.ru_stime) \
+        - (sandbox1 - sandbox0) - (sum(os.times()[:2]) - own0)
     return {
+        "other_cpu_s": max(other, 0.0),
+        "loadavg_1m_before": load0,
         "wall_s": wall,
         "returncode": process.returncode,
         "timed_out": timed_out,
@@ -551,6 +572,8 @@ class SandboxProcess:
             cwd=CODE_DIR, env=env, stdout=subprocess.PIPE, stderr=self.log,
             start_new_session=True,
         )
+        global SANDBOX_PID
+        SANDBOX_PID = self.process.pid
         self.env: dict[str, str] = {}
         deadline = time.time() + 60
         assert self.process.stdout is not None
@@ -656,6 +679,7 @@ def median_wall(command: list[str], env: dict[str, str], log_dir: Path, label: s
         "walls_s": [r["wall_s"] for r in runs],
         "maxrss_mb": max(r["maxrss_mb"] for r in runs),
         "tree_rss_mb": max(r["tree_rss_mb"] for r in runs),
+        "other_cpu_s": max(r["other_cpu_s"] for r in runs),
         "returncode": failed[0]["returncode"] if failed else 0,
         "log": runs[-1]["log"],
     }
@@ -899,6 +923,7 @@ def report(results: dict[str, Any], floor_rows: dict[str, int]) -> None:
             "stage": stage, "label": label, "seconds": seconds, "rows": rows, "valid": valid,
             "rows_per_s": rows / seconds if rows and seconds else None,
             "maxrss_mb": measured.get("maxrss_mb") if measured else None,
+            "other_cpu_s": measured.get("other_cpu_s") if measured else None,
             "tree_rss_mb": measured.get("tree_rss_mb") if measured else None,
             "note": note,
         })
@@ -938,11 +963,12 @@ def report(results: dict[str, Any], floor_rows: dict[str, int]) -> None:
     print(f"records={results['args']['records']} selection={results['selection']!r} "
           f"sandbox TCP_NODELAY={results['args']['sandbox_nodelay']}")
     print(f"{'stage':5} {'what':42} {'seconds':>8} {'rows':>9} {'rows/s':>9} "
-          f"{'peakRSS MB':>10} {'treeRSS MB':>10}  note")
+          f"{'peakRSS MB':>10} {'treeRSS MB':>10} {'otherCPU s':>10}  note")
     for r in table:
         print(f"{r['stage']:5} {r['label']:42} {fmt(r['seconds'], '8.2f')} "
               f"{fmt(r['rows'], '9d')} {fmt(r['rows_per_s'], '9.0f')} "
-              f"{fmt(r['maxrss_mb'], '10.0f')} {fmt(r['tree_rss_mb'], '10.0f')}  {r['note']}")
+              f"{fmt(r['maxrss_mb'], '10.0f')} {fmt(r['tree_rss_mb'], '10.0f')} "
+              f"{fmt(r['other_cpu_s'], '10.1f')}  {r['note']}")
     ratios: dict[str, float | None] = {}
     by_stage = {r["stage"]: r for r in table}
 
@@ -966,7 +992,8 @@ def report(results: dict[str, Any], floor_rows: dict[str, int]) -> None:
     results["ratios"] = ratios
     print("ratios: " + "; ".join(f"{k} = {fmt(v, '.2f')}" for k, v in ratios.items()))
     print("peakRSS = ru_maxrss from wait4 (largest single process of the stage's tree); "
-          "treeRSS = sampled sum over the tree (0.2 s)")
+          "treeRSS = sampled sum over the tree (0.2 s); otherCPU = CPU seconds used meanwhile "
+          "by processes outside the benchmark (load on the shared machine)")
 
 
 if __name__ == "__main__":

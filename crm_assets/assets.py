@@ -16,8 +16,13 @@ from crm_assets.source_builder import http_session, placeholder_source
 from crm_assets.translator import CrmDltTranslator
 
 
-# A run tagged crm/full_refresh=true drops the selected resources' tables and cursors first.
+# A run tagged crm/full_refresh=true, or configured with full_refresh, drops the selected
+# resources' tables and incremental cursors first, then loads everything again.
 FULL_REFRESH_TAG = "crm/full_refresh"
+
+
+class LoadConfig(dg.Config):
+    full_refresh: bool = False
 
 
 def api_resource_key(config: SourceConfig) -> str:
@@ -45,29 +50,32 @@ def _row_counts(pipeline: dlt.Pipeline, tables: list[str]) -> dict[str, int]:
     return counts
 
 
-def build_source_assets(config: SourceConfig, destination_name: str) -> dg.AssetsDefinition:
+def build_source_assets(source: SourceConfig, destination_name: str) -> dg.AssetsDefinition:
     """All resources of one source as one multi-asset; a run builds the real source from the
     source's API resource, so loading definitions needs no secret and sends no request."""
-    api_key = api_resource_key(config)
-    translator = CrmDltTranslator(config)
+    api_key = api_resource_key(source)
+    translator = CrmDltTranslator(source)
 
     def load_source(
         context: dg.AssetExecutionContext,
+        config: LoadConfig,
         dlt: DagsterDltResource,
         destination: DestinationResource,
         **api: SourceApiResource,
     ) -> Iterator[Any]:
         source_api = api[api_key]
-        http_stats = HttpStats(config, source_api.validated_base_url(config))
-        session = http_stats.instrument(http_session(config))
-        secrets = secret_forms(source_api.secret_values(config))
-        full_refresh = context.run.tags.get(FULL_REFRESH_TAG, "").lower() == "true"
-        with destination.exclusive_pipeline(config.name) as pipeline, redacted_logs(secrets):
+        http_stats = HttpStats(source, source_api.validated_base_url(source))
+        session = http_stats.instrument(http_session(source))
+        secrets = secret_forms(source_api.secret_values(source))
+        full_refresh = (
+            config.full_refresh or context.run.tags.get(FULL_REFRESH_TAG, "").lower() == "true"
+        )
+        with destination.exclusive_pipeline(source.name) as pipeline, redacted_logs(secrets):
             try:
                 results = list(
                     dlt.run(
                         context=context,
-                        dlt_source=source_api.build_source(config, session),
+                        dlt_source=source_api.build_source(source, session),
                         dlt_pipeline=pipeline,
                         loader_file_format=destination.loader_file_format,
                         refresh="drop_resources" if full_refresh else None,
@@ -76,7 +84,7 @@ def build_source_assets(config: SourceConfig, destination_name: str) -> dg.Asset
             except Exception as error:
                 # The chain holds URLs with query strings and headers: report, don't attach.
                 raise load_failure(
-                    config.name, error, secrets, http_stats.last_response
+                    source.name, error, secrets, http_stats.last_response
                 ) from None
             row_counts = _row_counts(pipeline, [r.asset_key.path[-1] for r in results])
         run_metadata = _run_metadata(pipeline)
@@ -93,13 +101,13 @@ def build_source_assets(config: SourceConfig, destination_name: str) -> dg.Asset
 
     _declare_api_parameter(load_source, api_key)
     return dlt_assets(
-        dlt_source=placeholder_source(config),
+        dlt_source=placeholder_source(source),
         dlt_pipeline=dlt.pipeline(
-            pipeline_name=config.name, dataset_name=config.name, destination=destination_name
+            pipeline_name=source.name, dataset_name=source.name, destination=destination_name
         ),
-        name=config.name,
+        name=source.name,
         dagster_dlt_translator=translator,
-        pool=f"crm_source/{config.name}",
+        pool=f"crm_source/{source.name}",
     )(load_source)
 
 

@@ -20,13 +20,15 @@ def materialize(
     configs_dir: Path | None = None,
     raise_on_error: bool = True,
     tags: dict[str, str] | None = None,
+    run_config: dict | None = None,
 ) -> dg.ExecuteInProcessResult:
     """Materialize an asset selection (Dagster's selection syntax) from freshly built defs."""
     defs = build_definitions(configs_dir)
     job = defs.resolve_implicit_global_asset_job_def()
     keys = dg.AssetSelection.from_string(selection).resolve(defs.resolve_asset_graph())
     return job.execute_in_process(
-        instance=instance, asset_selection=list(keys), raise_on_error=raise_on_error, tags=tags
+        instance=instance, asset_selection=list(keys), raise_on_error=raise_on_error, tags=tags,
+        run_config=run_config,
     )
 
 

@@ -54,7 +54,7 @@ def test_new_records_arrive_on_the_next_incremental_run(
     assert table_counts(duckdb_path, "lead_crm")["lead"] == (ROWS + 40, ROWS + 40)
 
 
-def test_the_full_refresh_tag_reloads_from_scratch(
+def test_the_full_refresh_tag_or_config_reloads_from_scratch(
     sandbox: Sandbox, instance: dg.DagsterInstance, duckdb_path: Path
 ):
     sandbox.volume.overrides["lead_crm.lead"] = ROWS
@@ -67,3 +67,8 @@ def test_the_full_refresh_tag_reloads_from_scratch(
     assert table_counts(duckdb_path, "lead_crm")["lead"] == (ROWS - 100, ROWS - 100)
     accounts = sandbox.volume.default
     assert table_counts(duckdb_path, "lead_crm")["account"] == (accounts, accounts)
+
+    sandbox.volume.overrides["lead_crm.lead"] = ROWS - 200
+    full_refresh = {"ops": {"lead_crm": {"config": {"full_refresh": True}}}}
+    assert materialize(instance, "group:lead_crm", run_config=full_refresh).success
+    assert table_counts(duckdb_path, "lead_crm")["lead"] == (ROWS - 200, ROWS - 200)
