@@ -20,7 +20,7 @@ demo: $(VENV)/installed $(DAGSTER_HOME)/dagster.yaml
 	$(VENV)/bin/python -m crm_assets.demo
 
 test: $(VENV)/installed
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n 2
 
 dev: $(VENV)/installed $(DAGSTER_HOME)/dagster.yaml
 	$(VENV)/bin/dagster dev -w workspace.yaml

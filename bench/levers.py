@@ -114,7 +114,8 @@ def run_variant(ctx: dict[str, Any], out: dict[str, Any]) -> None:
             for page in client.paginate(endpoint["path"], params=endpoint.get("params"),
                                         paginator=create_paginator(paginator_config),
                                         data_selector=endpoint.get("data_selector")):
-                yield pa.Table.from_pylist(page)
+                if page:  # an empty page would become a table without columns
+                    yield pa.Table.from_pylist(page)
 
         source = arrow_pages()
     else:

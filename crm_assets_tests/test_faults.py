@@ -133,6 +133,7 @@ def _cli_materialize(selection: str, tmp_path: Path, name: str) -> subprocess.Po
     )
 
 
+@pytest.mark.slow
 def test_a_run_killed_half_way_is_completed_by_the_next_run_without_duplicates(
     sandbox: Sandbox, instance: dg.DagsterInstance, duckdb_path: Path, tmp_path: Path
 ):
@@ -154,6 +155,7 @@ def test_a_run_killed_half_way_is_completed_by_the_next_run_without_duplicates(
     assert table_counts(duckdb_path, "success_analytics")["sales"] == (rows, rows)
 
 
+@pytest.mark.slow
 def test_two_materializations_of_one_source_at_once_do_not_corrupt_each_other(
     sandbox: Sandbox, duckdb_path: Path, tmp_path: Path, instance: dg.DagsterInstance
 ):

@@ -34,6 +34,7 @@ def boundary_volumes(sandbox: Sandbox, configs: list[SourceConfig]) -> dict[str,
     return overrides
 
 
+@pytest.mark.slow
 def test_every_source_loads_exact_rows_and_reruns_merge_without_duplicates(
     sandbox: Sandbox, configs: list[SourceConfig], duckdb_path: Path, instance: dg.DagsterInstance
 ):
@@ -191,3 +192,15 @@ resources:
         assert len(build_definitions(configs_dir).resolve_asset_graph().get_all_asset_keys()) == 92
         assert materialize(instance, "group:ticket_desk", configs_dir=configs_dir).success
     assert table_counts(duckdb_path, "ticket_desk") == {"tickets": (41, 41), "agents": (10, 10)}
+
+
+def test_a_base_url_without_scheme_fails_naming_its_env_var_before_any_request(
+    sandbox: Sandbox, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("LEAD_CRM_BASE_URL", "127.0.0.1:9/v1")
+    result = materialize(instance, "group:lead_crm", raise_on_error=False)
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "LEAD_CRM_BASE_URL: base URL '127.0.0.1:9/v1' must be absolute" in (
+        failure.event_specific_data.error.message
+    )
+    assert sum(sandbox.stats.requests.values()) == 0

@@ -45,6 +45,7 @@ def _table_counts(url: str, source: str) -> dict[str, tuple[int, int]]:
     return counts
 
 
+@pytest.mark.slow
 def test_every_source_loads_into_postgres_exactly_reruns_without_duplicates_and_passes_checks(
     sandbox: Sandbox, postgres_url: str, configs: list[SourceConfig], instance: dg.DagsterInstance
 ):

@@ -11,6 +11,8 @@ import sys
 import uuid
 from pathlib import Path
 
+import pytest
+
 from crm_assets.config import SourceConfig
 from crm_assets.redaction import secret_forms
 from crm_assets.sandbox.api import Volume
@@ -30,6 +32,7 @@ def _leaks(secrets: list[str], *places: Path) -> list[str]:
     return found
 
 
+@pytest.mark.slow
 def test_cli_loads_every_source_and_no_secret_leaks_from_succeeding_or_failing_runs(
     configs: list[SourceConfig], tmp_path: Path
 ):
