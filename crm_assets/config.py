@@ -16,12 +16,16 @@ from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
+from croniter import croniter
+from dlt.common.jsonpath import compile_path
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     PositiveFloat,
     PositiveInt,
+    StrictInt,
     ValidationError,
     field_validator,
     model_validator,
@@ -32,6 +36,21 @@ ENV_VAR_NAME = r"^[A-Z][A-Z0-9_]*$"
 OWNER = r"^(team:[A-Za-z0-9_-]+|[^@\s]+@[^@\s]+)$"
 PARENT_REFERENCE = re.compile(r"\{resources\.([A-Za-z0-9_]+)\.([A-Za-z0-9_]+)\}")
 PATH_PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
+
+ParamName = Annotated[str, Field(min_length=1, pattern=r"^[^{}\s]+$")]
+PageSize = Annotated[StrictInt, Field(gt=0)]
+
+
+def _valid_json_path(path: str | None) -> str | None:
+    if path is not None:
+        try:
+            compile_path(path)
+        except Exception:
+            raise ValueError(f"{path!r} is not a valid JSONPath") from None
+    return path
+
+
+JsonPath = Annotated[str, AfterValidator(_valid_json_path)]
 
 SECRET_FIELDS_BY_AUTH = {
     "bearer": {"token"},
@@ -92,8 +111,8 @@ class ScheduleSpec(_Strict):
     @field_validator("cron")
     @classmethod
     def _valid_cron(cls, cron: str) -> str:
-        if len(cron.split()) != 5:
-            raise ValueError(f"{cron!r} is not a five-field cron expression")
+        if len(cron.split()) != 5 or not croniter.is_valid(cron):
+            raise ValueError(f"{cron!r} is not a valid five-field cron expression")
         return cron
 
     @field_validator("timezone")
@@ -101,32 +120,32 @@ class ScheduleSpec(_Strict):
     def _valid_timezone(cls, timezone: str) -> str:
         try:
             ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a tzdata folder name
             raise ValueError(f"unknown timezone {timezone!r}") from None
         return timezone
 
 
 class HeaderLinkPaginator(_Strict):
     type: Literal["header_link"]
-    links_next_key: str = "next"
+    links_next_key: ParamName = "next"
 
 
 class PageNumberPaginator(_Strict):
     type: Literal["page_number"]
-    page_param: str = "page"
-    base_page: Annotated[int, Field(ge=0)] = 1
-    total_path: str | None = None
-    maximum_page: PositiveInt | None = None
+    page_param: ParamName = "page"
+    base_page: Annotated[StrictInt, Field(ge=0)] = 1
+    total_path: JsonPath | None = None
+    maximum_page: PageSize | None = None
     stop_after_empty_page: bool = True
 
 
 class OffsetPaginator(_Strict):
     type: Literal["offset"]
-    limit: PositiveInt
-    offset_param: str = "offset"
-    limit_param: str = "limit"
-    total_path: str | None = None
-    maximum_offset: PositiveInt | None = None
+    limit: PageSize
+    offset_param: ParamName = "offset"
+    limit_param: ParamName = "limit"
+    total_path: JsonPath | None = None
+    maximum_offset: PageSize | None = None
     stop_after_empty_page: bool = True
 
 
@@ -146,8 +165,8 @@ class IncrementalSpec(_Strict):
     (restored from the destination). `lag_seconds` re-reads a window before the cursor, for
     writes that land late."""
 
-    cursor_path: str
-    start_param: str
+    cursor_path: JsonPath
+    start_param: ParamName
     initial_value: str
     lag_seconds: Annotated[float, Field(ge=0)] = 0
 
@@ -160,14 +179,21 @@ class IncrementalSpec(_Strict):
         }
 
 
+def _no_placeholders(params: dict[str, Scalar]) -> dict[str, Scalar]:
+    for key, value in params.items():
+        if any(brace in f"{key}{value}" for brace in "{}"):
+            raise ValueError(f"param {key!r}: '{{' and '}}' are not allowed (dlt reads them as placeholders)")
+    return params
+
+
 class EndpointDefaults(_Strict):
-    params: dict[str, Scalar] = {}
+    params: Annotated[dict[ParamName, Scalar], AfterValidator(_no_placeholders)] = {}
     paginator: Paginator | None = None
 
 
 class Endpoint(EndpointDefaults):
     path: Annotated[str, Field(min_length=1)]
-    data_selector: str | None = None
+    data_selector: JsonPath | None = None
     incremental: IncrementalSpec | None = None
 
 
@@ -187,15 +213,27 @@ class ResourceSpec(_Strict):
     write_disposition: Literal["merge", "append", "replace"] | None = None
     include_from_parent: list[str] | None = None
     # `{name}` in the path takes each listed value in turn; `name` becomes a column.
-    for_each: dict[str, Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]] | None = None
+    for_each: dict[
+        Annotated[str, Field(pattern=IDENTIFIER)],
+        Annotated[list[Annotated[str, Field(min_length=1, pattern=r"^[^/{}?#]+$")]], Field(min_length=1)],
+    ] | None = None
     can_be_empty: bool = False
 
     @model_validator(mode="after")
     def _placeholders_are_bound(self) -> ResourceSpec:
         for_each = self.for_each or {}
+        path = self.endpoint.path
         if len(for_each) > 1:
             raise ValueError("for_each takes one path placeholder")
-        for placeholder in PATH_PLACEHOLDER.findall(self.endpoint.path):
+        if "{" in PATH_PLACEHOLDER.sub("", path) or "}" in PATH_PLACEHOLDER.sub("", path):
+            raise ValueError(f"endpoint.path {path!r} has an unbalanced '{{' or '}}'")
+        parents = {match.group(1) for match in PARENT_REFERENCE.finditer(path)}
+        if len(parents) > 1 or (parents and for_each):
+            raise ValueError(
+                f"endpoint.path {path!r} may name one parent resource or one for_each key, "
+                "not several"
+            )
+        for placeholder in PATH_PLACEHOLDER.findall(path):
             if not (placeholder in for_each or PARENT_REFERENCE.fullmatch("{" + placeholder + "}")):
                 raise ValueError(
                     f"path placeholder {{{placeholder}}} is neither resources.<parent>.<field> "
@@ -207,6 +245,14 @@ class ResourceSpec(_Strict):
         if self.include_from_parent and not self.parent:
             raise ValueError("include_from_parent needs a path with {resources.<parent>.<field>}")
         return self
+
+    @property
+    def for_each_resource_name(self) -> str | None:
+        """The unselected dlt resource yielding the for_each values."""
+        if not self.for_each:
+            return None
+        ((key, _),) = self.for_each.items()
+        return f"{self.name}_{key}_values"
 
     @property
     def parent(self) -> str | None:
@@ -226,7 +272,7 @@ class SourceConfig(_Strict):
     owners: list[Annotated[str, Field(pattern=OWNER)]] = ["team:data-platform"]
     schedule: ScheduleSpec
     # Dagster's freshness policies take windows of a minute or more.
-    freshness_hours: Annotated[float, Field(ge=1 / 60)] = 26
+    freshness_hours: Annotated[float, Field(ge=1 / 60, le=24 * 366)] = 26
     resource_defaults: ResourceDefaults = ResourceDefaults()
     resources: Annotated[list[ResourceSpec], Field(min_length=1)]
 
@@ -242,6 +288,12 @@ class SourceConfig(_Strict):
         if duplicates:
             raise ValueError(f"duplicate resource names {duplicates}")
         for resource in self.resources:
+            if resource.for_each_resource_name in names:
+                raise ValueError(
+                    f"resource name {resource.for_each_resource_name!r} is taken by the values "
+                    f"of {resource.name!r}'s for_each"
+                )
+        for resource in self.resources:
             if resource.parent and resource.parent not in names:
                 raise ValueError(
                     f"resource {resource.name!r}: parent {resource.parent!r} in endpoint.path "
@@ -256,11 +308,14 @@ class SourceConfig(_Strict):
                 seen.append(parent)
                 parent = self.resource(parent).parent
         if self.page_size_param:
-            for resource in self.resources:
-                size = resource.endpoint.params.get(self.page_size_param)
-                if size is not None and not (isinstance(size, int) and size > 0):
+            endpoints = [("resource_defaults", self.resource_defaults.endpoint)] + [
+                (f"resource {resource.name!r}", resource.endpoint) for resource in self.resources
+            ]
+            for where, endpoint in endpoints:
+                size = endpoint.params.get(self.page_size_param)
+                if size is not None and (type(size) is not int or size <= 0):
                     raise ValueError(
-                        f"resource {resource.name!r}: endpoint.params.{self.page_size_param} "
+                        f"{where}: endpoint.params.{self.page_size_param} "
                         f"is the page size and must be a positive integer, got {size!r}"
                     )
         return self
@@ -292,7 +347,8 @@ def _describe_location(raw: dict[str, Any], location: Iterable[str | int]) -> st
     """`('resources', 3, 'endpoint', 'path')` -> `resource 'employees', key endpoint.path`."""
     parts = list(location)
     if len(parts) >= 2 and parts[0] == "resources" and isinstance(parts[1], int):
-        resources = raw.get("resources") or []
+        resources = raw.get("resources")
+        resources = resources if isinstance(resources, list) else []
         entry = resources[parts[1]] if parts[1] < len(resources) else None
         name = entry.get("name") if isinstance(entry, dict) else None
         label = f"resource {name!r}" if name else f"resources[{parts[1]}]"
@@ -303,9 +359,17 @@ def _describe_location(raw: dict[str, Any], location: Iterable[str | int]) -> st
 
 def load_source_config(path: Path) -> SourceConfig:
     """Read and validate one config file; the file stem is the source name."""
+    if not re.match(IDENTIFIER, path.stem):
+        raise ConfigError(
+            f"{path}: the file name is the source name and must match {IDENTIFIER} "
+            "(lowercase letters, digits, underscores)"
+        )
     try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
+        raw = yaml.safe_load(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+    except (yaml.YAMLError, ValueError, RecursionError) as error:
+        # ValueError: integers past Python's digit limit; RecursionError: absurd nesting.
         raise ConfigError(f"{path}: not valid YAML: {error}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")

@@ -15,7 +15,7 @@ from crm_assets.config import Endpoint, EndpointDefaults, ResourceSpec, SourceCo
 def _for_each_values_resource(resource: ResourceSpec) -> tuple[str, Any]:
     """An unselected dlt resource yielding the values a `for_each` placeholder takes."""
     ((key, values),) = (resource.for_each or {}).items()
-    name = f"{resource.name}_{key}_values"
+    name = resource.for_each_resource_name
 
     @dlt.resource(name=name, selected=False)
     def values_resource():

@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, note, settings
+from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 
 from crm_assets.config import (
@@ -82,10 +82,13 @@ PAGINATOR_MODELS = {
 }
 TRACEBACK_MARKERS = ("Traceback", 'File "', "site-packages")
 
+# No shrinking: a failing example is reported as found (its file is in the notes), which keeps
+# a failing run within the time budget; shrinking a 4000-digit or 3000-deep file takes minutes.
 FUZZ = settings(
     max_examples=60,
     deadline=None,
     database=None,
+    phases=(Phase.explicit, Phase.generate),
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 FAST = settings(FUZZ, max_examples=120)  # for properties that never build a source
@@ -102,7 +105,11 @@ JUNK_TEXT = (
     st.text(alphabet=st.sampled_from(list("{}[]$.*:/?#@%&=-_ aBz09\n\té")), max_size=12)
     | st.text(max_size=12)
 ).filter(_no_traceback_text)
-SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | JUNK_TEXT
+# Values that have broken parsers before: empty strings, lone braces, JSONPath and format syntax.
+TRICKY = st.sampled_from(
+    ["", " ", "{", "}", "{x}", "{{", "[[", "$..[", "a.b", "{resources.x.id}", 0, -1, 1.5, True]
+)
+SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | JUNK_TEXT | TRICKY
 JUNK = st.recursive(
     SCALARS,
     lambda inner: st.lists(inner, max_size=3)
@@ -130,7 +137,7 @@ BAD_BASE_URLS = (
     | st.builds(
         str.__add__,
         st.sampled_from(
-            ["", "://", "http:", "http:/", "https://", "http:///", "ftp://", "file://", "//", "www."]
+            ["", "://", "http:", "http:/", "https://", "http:///", "ftp://", "file://", "//"]
         ),
         JUNK_TEXT | st.just("api.example.com/v1"),
     )
@@ -304,7 +311,8 @@ def test_a_page_size_that_is_not_a_whole_number_is_named(tmp_path_factory, data,
         index = 0
         raw["resources"][index]["endpoint"].setdefault("params", {})[raw["page_size_param"]] = size
         key = f"endpoint.params.{raw['page_size_param']}"
-    expect_config_error(write_config(tmp_path_factory, raw, stem), (resource_label(raw, index), key))
+    path = write_config(tmp_path_factory, raw, stem)
+    expect_config_error(path, (resource_label(raw, index), key))
 
 
 @FAST
@@ -330,7 +338,9 @@ def test_an_unknown_paginator_type_is_named(tmp_path_factory, data, kind, in_def
 @FAST
 @given(
     data=st.data(),
-    kind=(IDENTIFIER | JUNK).filter(lambda t: not (isinstance(t, str) and t in SECRET_FIELDS_BY_AUTH)),
+    kind=(IDENTIFIER | JUNK).filter(
+        lambda t: not (isinstance(t, str) and t in SECRET_FIELDS_BY_AUTH)
+    ),
 )
 def test_an_unknown_auth_type_is_named(tmp_path_factory, data, kind):
     stem, raw = draw_source(data)
@@ -437,8 +447,8 @@ def test_a_child_of_a_missing_parent_is_named(
 
 @FUZZ
 @given(data=st.data(), parent=REFERENCE_PART, field=REFERENCE_PART)
-def test_every_parent_reference_in_a_path_must_exist(tmp_path_factory, data, parent, field):
-    # The first reference names an existing parent; the second one does not.
+def test_a_path_names_at_most_one_parent(tmp_path_factory, data, parent, field):
+    # The first reference names an existing parent, the second another one: dlt takes one.
     stem, raw = draw_source(data)
     names = [r["name"] for r in raw["resources"]]
     if parent in names:
@@ -453,7 +463,7 @@ def test_every_parent_reference_in_a_path_must_exist(tmp_path_factory, data, par
     )
     expect_config_error(
         write_config(tmp_path_factory, raw, stem),
-        (resource_label(raw, index), f"parent {parent!r}", "endpoint.path"),
+        (resource_label(raw, index), "endpoint.path", "one parent resource"),
     )
 
 
@@ -462,7 +472,9 @@ def test_every_parent_reference_in_a_path_must_exist(tmp_path_factory, data, par
 def test_a_cycle_of_resources_is_named(tmp_path_factory, data, length, field):
     stem, raw = draw_source(data)
     cycle = data.draw(
-        st.lists(st.sampled_from(plain_resources(raw)), min_size=length, max_size=length, unique=True),
+        st.lists(
+            st.sampled_from(plain_resources(raw)), min_size=length, max_size=length, unique=True
+        ),
         label="cycle",
     )
     names = [raw["resources"][i]["name"] for i in cycle]
@@ -497,7 +509,13 @@ def _junk_location(data: st.DataObject, raw: dict[str, Any]) -> tuple[dict, Any,
             defaults = raw.setdefault("resource_defaults", {}).setdefault("endpoint", {})
             node = defaults.setdefault("paginator", {"type": "single_page"})
             label = "key resource_defaults.endpoint.paginator"
-    key = data.draw(st.sampled_from(sorted(node)) | JUNK_TEXT | st.integers(0, 3), label="key")
+    key = data.draw(
+        # existing keys twice as often as new ones
+        st.one_of(
+            existing := st.sampled_from(sorted(node)), existing, JUNK_TEXT, st.integers(0, 3)
+        ),
+        label="key",
+    )
     required: tuple[str, ...] = (label,) if label else ()
     any_of: tuple[str, ...] = (str(key),)
     if where == "top" and key == "resources":
@@ -517,7 +535,7 @@ def _junk_location(data: st.DataObject, raw: dict[str, Any]) -> tuple[dict, Any,
     return node, key, where, required, any_of
 
 
-@FUZZ
+@settings(FUZZ, max_examples=300)
 @given(data=st.data(), value=JUNK)
 def test_junk_at_a_random_key_fails_naming_the_key_or_builds(tmp_path_factory, data, value):
     stem, raw = draw_source(data)
@@ -615,7 +633,7 @@ def test_an_extra_key_anywhere_is_named(tmp_path_factory, data, value):
 @FAST
 @given(
     document=NON_MAPPING.map(lambda value: yaml.safe_dump(value))
-    | st.sampled_from(["", "\n", "# only a comment\n", "---\n", "...\n", "--- []\n", "null\n"])
+    | st.sampled_from(["", "\n", "# only a comment\n", "---\n", "--- []\n", "null\n", "~\n"])
 )
 def test_a_document_that_is_not_a_mapping_is_named(tmp_path_factory, document):
     path = write_config(tmp_path_factory, document, "lead_crm")
@@ -655,7 +673,9 @@ LEAD_TEXT = (CONFIGS_DIR / "lead_crm.yaml").read_text()
         # (a float cannot hold 400 digits, so pydantic rejects the shorter ones)
         st.integers(400, 6000).map(lambda digits: LEAD_TEXT + "freshness_hours: " + "7" * digits),
         # YAML sets, pairs and other tags that safe_load builds.
-        st.sampled_from(["!!set {a, b}", "!!pairs [[a, 1]]", "!!omap [{a: 1}]", "!!binary aGk="]).map(
+        st.sampled_from(
+            ["!!set {a, b}", "!!pairs [[a, 1]]", "!!omap [{a: 1}]", "!!binary aGk="]
+        ).map(
             lambda node: LEAD_TEXT.split("resources:")[0] + f"resources: {node}\n"
         ),
     )
@@ -721,7 +741,9 @@ def test_a_five_field_cron_with_a_bad_field_is_named(tmp_path_factory, data, pos
     indent=st.integers(2, 8),
     width=st.sampled_from([20, 80, 10_000]),
 )
-def test_the_shipped_configs_round_trip(tmp_path_factory, stem, flow_style, sort_keys, indent, width):
+def test_the_shipped_configs_round_trip(
+    tmp_path_factory, stem, flow_style, sort_keys, indent, width
+):
     original = load_source_config(CONFIGS_DIR / f"{stem}.yaml")
     dumped = yaml.safe_dump(
         RAW[stem], default_flow_style=flow_style, sort_keys=sort_keys, indent=indent, width=width
