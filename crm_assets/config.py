@@ -59,6 +59,9 @@ SECRET_FIELDS_BY_AUTH = {
 }
 
 
+_YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 class ConfigError(ValueError):
     """A config file that cannot be used; the message names the file, resource and key."""
 
@@ -365,7 +368,7 @@ def load_source_config(path: Path) -> SourceConfig:
             "(lowercase letters, digits, underscores)"
         )
     try:
-        raw = yaml.safe_load(path.read_bytes().decode("utf-8"))
+        raw = yaml.load(path.read_bytes().decode("utf-8"), Loader=_YamlLoader)
     except UnicodeDecodeError as error:
         raise ConfigError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
     except (yaml.YAMLError, ValueError, RecursionError) as error:

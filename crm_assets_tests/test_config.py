@@ -9,7 +9,7 @@ import yaml
 
 from crm_assets.config import ConfigError, SourceConfig, load_source_config
 from crm_assets.definitions import CONFIGS_DIR
-from crm_assets.source_builder import placeholder_source
+from crm_assets.source_builder import build_source, placeholder_source
 
 GOOD = yaml.safe_load((CONFIGS_DIR / "lead_crm.yaml").read_text())
 
@@ -24,12 +24,19 @@ def test_the_five_sources_hold_the_seed_resources(configs: list[SourceConfig]):
     }
 
 
-def test_every_config_builds_a_dlt_source_with_one_selected_resource_per_entry(
+def build_real_source(config: SourceConfig):
+    """dlt's REST source, as a run builds it (with stand-in secrets)."""
+    return build_source(config, config.base_url, {field: "x" for field in config.auth.env})
+
+
+def test_every_config_builds_a_dlt_source_shaped_like_the_definition_time_one(
     configs: list[SourceConfig],
 ):
     for config in configs:
-        source = placeholder_source(config)
-        assert sorted(source.selected_resources) == sorted(r.name for r in config.resources)
+        real, placeholder = build_real_source(config), placeholder_source(config)
+        assert sorted(real.selected_resources) == sorted(r.name for r in config.resources)
+        assert sorted(placeholder.selected_resources) == sorted(real.selected_resources)
+        assert placeholder.name == real.name == config.name
 
 
 def _mutate(path: str, value: object) -> dict:

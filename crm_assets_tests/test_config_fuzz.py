@@ -7,7 +7,7 @@ more, class by class, from the shipped configs. For every malformed file:
   with `"<path>: "`, names the key that is wrong (and the resource when the key is inside a
   resource) and holds no traceback text;
 - no other exception type ever escapes, and a config that loads always builds:
-  `load_and_build` runs `placeholder_source` on it and converts nothing.
+  `load_and_build` builds dlt's REST source from it, as a run does, and converts nothing.
 
 Each failing example shows the file it wrote (hypothesis `note`).
 """
@@ -45,7 +45,7 @@ from crm_assets.config import (
     load_source_config,
 )
 from crm_assets.definitions import CONFIGS_DIR
-from crm_assets.source_builder import placeholder_source
+from crm_assets_tests.test_config import build_real_source
 
 # ---------------------------------------------------------------------------------------------
 # The shipped configs, and smaller copies of them (building a source costs ~20-100 ms each).
@@ -163,8 +163,8 @@ def write_config(factory: pytest.TempPathFactory, content: Any, stem: str) -> Pa
 def load_and_build(path: Path) -> SourceConfig:
     """Load, then build the dlt source; converts nothing: any exception escapes as it is."""
     config = load_source_config(path)
-    note("load_source_config accepted the file; building it with placeholder_source")
-    placeholder_source(config)
+    note("load_source_config accepted the file; building dlt's REST source from it")
+    build_real_source(config)
     return config
 
 
