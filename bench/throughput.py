@@ -503,7 +503,8 @@ def run_stage_process(name: str, ctx_path: str, out_path: str) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def snapshot_code(target: Path, attempts: int = 10, wait_s: float = 30) -> dict[str, Any]:
+def snapshot_code(target: Path, attempts: int = 10, wait_s: float = 30,
+                  patches: list[Path] | None = None) -> dict[str, Any]:
     """Copy crm_assets/ and configs/ and make every later import (here and in every subprocess,
     through PYTHONPATH and the working directory) use the copy; retry while the live tree does
     not import (someone mid-edit)."""
@@ -515,6 +516,13 @@ def snapshot_code(target: Path, attempts: int = 10, wait_s: float = 30) -> dict[
         shutil.copytree(ROOT / "crm_assets", target / "crm_assets",
                         ignore=shutil.ignore_patterns("__pycache__"))
         shutil.copytree(ROOT / "configs", target / "configs")
+        for patch in patches or []:
+            # A proposed change, applied to the copy only (the live tree is never touched).
+            applied = subprocess.run(["patch", "-p1", "-d", str(target), "-i", str(Path(patch).resolve())],
+                                     capture_output=True, text=True)
+            if applied.returncode != 0:
+                raise SystemExit(f"{patch} does not apply to the current code:\n"
+                                 f"{applied.stdout}{applied.stderr}")
         env = {**os.environ, "PYTHONPATH": str(target)}
         check = subprocess.run(
             [sys.executable, "-c", "import crm_assets.definitions as d; "
@@ -538,6 +546,7 @@ def snapshot_code(target: Path, attempts: int = 10, wait_s: float = 30) -> dict[
     os.environ["PYTHONPATH"] = os.pathsep.join(
         [str(target), *filter(None, [os.environ.get("PYTHONPATH")])])
     return {"dir": str(target), "sha256": digest.hexdigest(),
+            "patches": [str(patch) for patch in patches or []],
             "files": [str(p.relative_to(target)) for p in files if p.suffix == ".py"]}
 
 
@@ -711,9 +720,14 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=600,
                         help="seconds for the whole run; a stage past it is killed")
     parser.add_argument("--keep", action="store_true", help="keep the tmp work dir")
-    parser.add_argument("--dagster-in-process", action="store_true",
-                        help="also run stages 3i/4i: the same CLI with run config selecting "
-                             "the in_process executor (fresh DuckDB file)")
+    parser.add_argument("--dagster-extra-config", metavar="JSON",
+                        help="also run stages 3x/4x: the same CLI with this run config "
+                             "(--config-json), fresh DuckDB file; e.g. "
+                             "'{\"execution\": {\"config\": {\"in_process\": {}}}}' where the "
+                             "code location's executor is multi_or_in_process")
+    parser.add_argument("--patch", type=Path, action="append", default=[],
+                        help="a unified diff (-p1, e.g. bench/proposals/*.diff) applied to the "
+                             "snapshot before the run; repeatable")
     parser.add_argument("--no-snapshot", action="store_true",
                         help="run the live crm_assets/ and configs/ instead of a copy taken at "
                              "the start")
@@ -731,7 +745,9 @@ def main() -> None:
         return args.budget - (time.perf_counter() - started_run)
 
     work = Path(tempfile.mkdtemp(prefix="crm-bench-"))
-    code = None if args.no_snapshot else snapshot_code(work / "code")
+    if args.patch and args.no_snapshot:
+        parser.error("--patch applies to the snapshot; drop --no-snapshot")
+    code = None if args.no_snapshot else snapshot_code(work / "code", patches=args.patch)
     configs = load_configs()
     single = bool(args.resource)
     if single:
@@ -762,12 +778,16 @@ def main() -> None:
 
     print(f"work dir {work}; code {code['dir'] if code else ROOT} "
           f"({code['sha256'][:12] if code else 'live tree'}); python {platform.python_version()}; {os.cpu_count()} CPUs", flush=True)
+    server_source = (CODE_DIR / "crm_assets" / "sandbox" / "server.py").read_text()
+    nagle_off_in_code = bool(re.search(r"^\s*disable_nagle_algorithm\s*=\s*True", server_source,
+                                       re.MULTILINE))
     sandbox = SandboxProcess(sandbox_cli, work / "sandbox.log", nodelay=args.sandbox_nodelay)
     print(f"{sandbox.banner} (pid {sandbox.process.pid}; args {' '.join(sandbox_cli)}"
           f"{'; TCP_NODELAY' if args.sandbox_nodelay else ''})", flush=True)
     results: dict[str, Any] = {
         "args": {"records": args.records, "source": args.source, "resource": args.resource,
-                 "sandbox_nodelay": args.sandbox_nodelay},
+                 "sandbox_nodelay": args.sandbox_nodelay,
+                 "sandbox_code_disables_nagle": nagle_off_in_code},
         "selection": selection,
         "code": code,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
@@ -859,16 +879,16 @@ def main() -> None:
         }
         materialize = [sys.executable, "-m", "dagster", "asset", "materialize",
                        "-m", "crm_assets.definitions", "--select", selection]
-        in_process_env = {
+        extra_env = {
             **dagster_env,
-            "CRM_DUCKDB_PATH": str(work / "dagster_inproc" / "crm.duckdb"),
-            "CRM_PIPELINES_DIR": str(work / "dagster_inproc" / "pipelines"),
+            "CRM_DUCKDB_PATH": str(work / "dagster_extra" / "crm.duckdb"),
+            "CRM_PIPELINES_DIR": str(work / "dagster_extra" / "pipelines"),
         }
-        in_process = [*materialize, "--config-json",
-                      json.dumps({"execution": {"config": {"in_process": {}}}})]
         plan_3_4 = [("3", materialize, dagster_env), ("4", materialize, dagster_env)]
-        if args.dagster_in_process:
-            plan_3_4 += [("3i", in_process, in_process_env), ("4i", in_process, in_process_env)]
+        if args.dagster_extra_config:
+            extra = [*materialize, "--config-json", args.dagster_extra_config]
+            plan_3_4 += [("3x", extra, extra_env), ("4x", extra, extra_env)]
+            results["dagster_extra_config"] = args.dagster_extra_config
         for stage, command, stage_env in plan_3_4:
             if remaining() <= 0:
                 break
@@ -944,8 +964,8 @@ def report(results: dict[str, Any], floor_rows: dict[str, int]) -> None:
             f"run {s2.get('inner_s', 0):.2f}s, import {s2.get('import_s', 0):.2f}s; "
             f"rows {'OK' if valid else 'INVALID'}")
     for stage, label in (("3", "dagster asset materialize"), ("4", "dagster rematerialize"),
-                         ("3i", "dagster materialize, in_process executor"),
-                         ("4i", "dagster rematerialize, in_process executor")):
+                         ("3x", "dagster materialize, --dagster-extra-config"),
+                         ("4x", "dagster rematerialize, --dagster-extra-config")):
         s = stages.get(stage)
         if s:
             row(stage, label, s["wall_s"], s.get("rows"), s,
@@ -961,7 +981,10 @@ def report(results: dict[str, Any], floor_rows: dict[str, int]) -> None:
 
     print("\n" + "=" * 118)
     print(f"records={results['args']['records']} selection={results['selection']!r} "
-          f"sandbox TCP_NODELAY={results['args']['sandbox_nodelay']}")
+          f"sandbox: --sandbox-nodelay={results['args']['sandbox_nodelay']}, its code sets "
+          f"disable_nagle_algorithm={results['args'].get('sandbox_code_disables_nagle')}; "
+          f"code {(results.get('code') or {}).get('sha256', 'live')[:12]}"
+          + "".join(f" + {Path(p).name}" for p in (results.get("code") or {}).get("patches", [])))
     print(f"{'stage':5} {'what':42} {'seconds':>8} {'rows':>9} {'rows/s':>9} "
           f"{'peakRSS MB':>10} {'treeRSS MB':>10} {'otherCPU s':>10}  note")
     for r in table:
@@ -982,9 +1005,9 @@ def report(results: dict[str, Any], floor_rows: dict[str, int]) -> None:
     ratios["3/2 (Dagster overhead)"] = ratio("3", "2")
     ratios["4/3 (rerun vs first run)"] = ratio("4", "3")
     ratios["2/1 (plain dlt vs floor)"] = ratio("2", "1")
-    if "3i" in by_stage:
-        ratios["3i/2 (Dagster overhead, in_process executor)"] = ratio("3i", "2")
-        ratios["3i/1 (end-to-end, in_process executor)"] = ratio("3i", "1")
+    if "3x" in by_stage:
+        ratios["3x/2 (Dagster overhead, extra config)"] = ratio("3x", "2")
+        ratios["3x/1 (end-to-end, extra config)"] = ratio("3x", "1")
     s2 = stages.get("2") or {}
     if s2.get("inner_s") and by_stage.get("1", {}).get("seconds"):
         ratios["2run/1 (dlt pipeline.run only vs floor)"] = s2["inner_s"] / by_stage["1"]["seconds"]
