@@ -625,25 +625,15 @@ class SandboxProcess:
 
 def duckdb_counts(duckdb_path: Path, sources: list[str]) -> dict[str, int]:
     """Rows per `<source>.<table>`: every table of the datasets, no `_dlt*`, no nested `__`."""
-    import duckdb
+    from crm_assets.demo import dataset_row_counts
 
-    counts: dict[str, int] = {}
     if not duckdb_path.exists():
-        return counts
-    with duckdb.connect(str(duckdb_path), read_only=True) as connection:
-        for source in sources:
-            tables = connection.execute(
-                "select table_name from information_schema.tables where table_schema = ? "
-                "and table_name not like '\\_dlt%' escape '\\' order by table_name",
-                [source],
-            ).fetchall()
-            for (table,) in tables:
-                if "__" in table:
-                    continue
-                counts[f"{source}.{table}"] = connection.execute(
-                    f'select count(*) from "{source}"."{table}"'
-                ).fetchone()[0]
-    return counts
+        return {}
+    return {
+        f"{source}.{table}": rows
+        for source in sources
+        for table, rows in dataset_row_counts(duckdb_path, source).items()
+    }
 
 
 def verify(stage: str, counts: dict[str, int], expected: dict[str, int]) -> dict[str, Any]:

@@ -22,22 +22,27 @@ from crm_assets.sandbox.api import Volume
 from crm_assets.sandbox.server import Sandbox
 
 
-def print_row_counts(duckdb_path: Path, sources: list[str]) -> None:
+def dataset_row_counts(duckdb_path: Path, source: str) -> dict[str, int]:
+    """Rows per table of a source's dataset: no `_dlt*` tables, no nested `__` child tables."""
     with duckdb.connect(str(duckdb_path), read_only=True) as connection:
-        for source in sources:
-            tables = connection.execute(
-                "select table_name from information_schema.tables where table_schema = ? "
-                "and table_name not like '\\_dlt%' escape '\\' order by table_name",
-                [source],
-            ).fetchall()
-            counts = {
-                table: connection.execute(f'select count(*) from "{source}"."{table}"').fetchone()[0]
-                for (table,) in tables
-                if "__" not in table
-            }
-            print(f"{source}: {len(counts)} tables, {sum(counts.values())} rows")
-            for table, rows in counts.items():
-                print(f"  {table:32} {rows:>9}")
+        tables = connection.execute(
+            "select table_name from information_schema.tables where table_schema = ? "
+            "and table_name not like '\\_dlt%' escape '\\' order by table_name",
+            [source],
+        ).fetchall()
+        return {
+            table: connection.execute(f'select count(*) from "{source}"."{table}"').fetchone()[0]
+            for (table,) in tables
+            if "__" not in table
+        }
+
+
+def print_row_counts(duckdb_path: Path, sources: list[str]) -> None:
+    for source in sources:
+        counts = dataset_row_counts(duckdb_path, source)
+        print(f"{source}: {len(counts)} tables, {sum(counts.values())} rows")
+        for table, rows in counts.items():
+            print(f"  {table:32} {rows:>9}")
 
 
 def main() -> None:
