@@ -1,7 +1,12 @@
 """Plain-dlt levers, one at a time, on one resource (stage 2 of bench/throughput.py).
 
     .venv/bin/python bench/levers.py --records 200000 [--source success_analytics --resource tickets]
-        [--repeat 2] [--only baseline,d_orjson] [--sandbox-nodelay]
+        [--repeat 3] [--only baseline,d_orjson] [--max-other-cpu 3] [--split-steps]
+
+Variants (VARIANTS below): (a) loader_file_format parquet/jsonl/insert_values, (b)
+NORMALIZE__WORKERS=2, (c) data writer buffer / file rotation, (d) orjson decoding of the
+responses, (e) each page as a pyarrow Table (naive `Table.from_pylist`, and a typed conversion
+that keeps every key, flattens objects and parses ISO timestamps), (f) DuckDB memory_limit.
 
 Starts the sandbox serving only that resource, then runs every variant in its own process into a
 fresh DuckDB file and pipelines dir: wall seconds of `pipeline.run`, rows/s, dlt's step timings
@@ -261,6 +266,7 @@ def main() -> None:
         run_variant(ctx, out)
         Path(sys.argv[3]).write_text(json.dumps(out))
         return
+    tp.exit_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=200_000)

@@ -23,8 +23,18 @@ largest single process of the stage's process tree; plus the sampled sum over th
 
 Stages 2, 3 and 4 are valid only if the rows in DuckDB (tables of the selected resources, no
 `_dlt*` and no nested `__` tables) equal the rows the floor fetched, table by table; the pages
-the sandbox served during each stage are compared with the floor's too.
+the sandbox served during each stage are compared with the floor's too (a rerun of an
+incremental resource fetches fewer pages: the lag window only).
 Results go to stdout and to JSON (default bench/results/throughput-<N>[-<source>.<resource>].json).
+
+The code under test is a copy of crm_assets/, configs/ and .dlt/config.toml taken at the start
+(its sha256 is printed; every stage runs with the copy as working directory), so edits made during a run do not mix versions; `--patch FILE` applies a proposed
+change (bench/proposals/*.diff) to that copy only. The machine is shared: the `otherCPU s`
+column is the CPU time processes outside the benchmark used during each stage; rerun when it
+is not ~0. `--budget` (default 600 s) kills a stage that would run past it.
+
+Single-resource mode: `--source S --resource R` starts the sandbox with `--rows S.C=N
+--rows-per-resource 0` (C: the collection the resource reads) and selects `S/R`.
 """
 
 from __future__ import annotations
@@ -136,16 +146,26 @@ def run_measured(
         sampler = TreeRssSampler(process.pid)
         sampler.start()
         timed_out = False
-        while True:
-            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.perf_counter() - started > timeout:
-                timed_out = True
+        try:
+            while True:
+                pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+                if pid:
+                    break
+                if time.perf_counter() - started > timeout:
+                    timed_out = True
+                    os.killpg(process.pid, signal.SIGKILL)
+                    pid, status, usage = os.wait4(process.pid, 0)
+                    break
+                time.sleep(0.005)
+        except BaseException:
+            # Interrupted (Ctrl-C, SIGTERM): take the stage's whole process group down with us.
+            try:
                 os.killpg(process.pid, signal.SIGKILL)
-                pid, status, usage = os.wait4(process.pid, 0)
-                break
-            time.sleep(0.005)
+                os.wait4(process.pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+            sampler.stop()
+            raise
         wall = time.perf_counter() - started
         process.returncode = os.waitstatus_to_exitcode(status)
         tree_peak = sampler.stop()
@@ -516,6 +536,10 @@ def snapshot_code(target: Path, attempts: int = 10, wait_s: float = 30,
         shutil.copytree(ROOT / "crm_assets", target / "crm_assets",
                         ignore=shutil.ignore_patterns("__pycache__"))
         shutil.copytree(ROOT / "configs", target / "configs")
+        if (ROOT / ".dlt").is_dir():
+            # dlt reads ./.dlt/config.toml from the working directory: the copy is the cwd
+            shutil.copytree(ROOT / ".dlt", target / ".dlt",
+                            ignore=shutil.ignore_patterns("secrets.toml"))
         for patch in patches or []:
             # A proposed change, applied to the copy only (the live tree is never touched).
             applied = subprocess.run(["patch", "-p1", "-d", str(target), "-i", str(Path(patch).resolve())],
@@ -696,10 +720,20 @@ def fmt(value: Any, spec: str) -> str:
     return format(value, spec)
 
 
+def exit_on_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C, so `finally` blocks stop the sandbox and the stage."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def main() -> None:
     if len(sys.argv) == 5 and sys.argv[1] == "--stage":
         run_stage_process(sys.argv[2], sys.argv[3], sys.argv[4])
         return
+    exit_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, required=True,
