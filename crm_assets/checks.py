@@ -7,6 +7,7 @@ schema drift since the previous load (WARN, with the diff in metadata).
 
 
 import json
+from functools import cached_property
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
@@ -49,11 +50,12 @@ def check_specs(config: SourceConfig, resource: ResourceSpec) -> list[dg.AssetCh
 
 
 class _TableReader:
-    """Reads what the checks need from one source's dataset."""
+    """Reads what the checks need from one source's dataset, each thing once per check step."""
 
     def __init__(self, client: Any, pipeline: dlt.Pipeline) -> None:
         self.client = client
         self.schema_name = pipeline.pipeline_name
+        self._schema_tables: dict[str, dict[str, Any] | None] = {}
 
     def qualified(self, table: str) -> str:
         return self.client.make_qualified_table_name(table)
@@ -61,20 +63,19 @@ class _TableReader:
     def exists(self, table: str) -> bool:
         return table in self.columns_by_table
 
-    @property
+    @cached_property
     def columns_by_table(self) -> dict[str, list[str]]:
-        if not hasattr(self, "_columns_by_table"):
-            rows = self.client.execute_sql(
-                "select table_name, column_name from information_schema.columns "
-                "where table_schema = %s order by ordinal_position",
-                self.client.dataset_name,
-            )
-            columns: dict[str, list[str]] = {}
-            for table, column in rows:
-                columns.setdefault(table, []).append(column)
-            self._columns_by_table = columns
-        return self._columns_by_table
+        rows = self.client.execute_sql(
+            "select table_name, column_name from information_schema.columns "
+            "where table_schema = %s order by ordinal_position",
+            self.client.dataset_name,
+        )
+        columns: dict[str, list[str]] = {}
+        for table, column in rows:
+            columns.setdefault(table, []).append(column)
+        return columns
 
+    @cached_property
     def successful_loads(self) -> list[tuple[datetime, str]]:
         """(inserted_at, schema_version_hash) of the source's completed loads, newest first."""
         if not self.exists("_dlt_loads"):
@@ -86,13 +87,15 @@ class _TableReader:
         )
 
     def schema_columns(self, version_hash: str, table: str) -> set[str] | None:
-        rows = self.client.execute_sql(
-            f"select schema from {self.qualified('_dlt_version')} where version_hash = %s",
-            version_hash,
-        )
-        if not rows:
+        if version_hash not in self._schema_tables:
+            rows = self.client.execute_sql(
+                f"select schema from {self.qualified('_dlt_version')} where version_hash = %s",
+                version_hash,
+            )
+            self._schema_tables[version_hash] = json.loads(rows[0][0]).get("tables", {}) if rows else None
+        tables = self._schema_tables[version_hash]
+        if tables is None:
             return None
-        tables = json.loads(rows[0][0]).get("tables", {})
         return _data_columns(tables.get(table, {}).get("columns", {}))
 
 
@@ -147,7 +150,7 @@ def _check_has_rows(reader: _TableReader, resource: ResourceSpec) -> dict[str, A
 
 
 def _check_loaded_recently(reader: _TableReader, config: SourceConfig) -> dict[str, Any]:
-    loads = reader.successful_loads()
+    loads = reader.successful_loads
     if not loads:
         return dict(passed=False, description="No successful load recorded.")
     last_load = loads[0][0]
@@ -167,7 +170,7 @@ def _check_loaded_recently(reader: _TableReader, config: SourceConfig) -> dict[s
 def _check_schema_drift(reader: _TableReader, resource: ResourceSpec) -> dict[str, Any]:
     if not reader.exists(resource.name):
         return dict(passed=True, description="No table yet.")
-    loads = reader.successful_loads()
+    loads = reader.successful_loads
     current = reader.schema_columns(loads[0][1], resource.name) if loads else None
     previous = reader.schema_columns(loads[1][1], resource.name) if len(loads) > 1 else None
     in_table = _data_columns(reader.columns_by_table[resource.name])
