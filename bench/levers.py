@@ -151,7 +151,7 @@ def run_variant(ctx: dict[str, Any], out: dict[str, Any]) -> None:
     env = ctx["env"]
     config = next(c for c in configs if c.name == ctx["source"])
     secrets = {field: env[var] for field, var in config.auth.env.items()}
-    session = http_session(config)
+    session = http_session(config, env[config.base_url_env])
     if options.get("orjson"):
         session = orjson_session(session)
     rest_config = rest_api_config(config, env[config.base_url_env], secrets, session)

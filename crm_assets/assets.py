@@ -64,8 +64,9 @@ def build_source_assets(source: SourceConfig, destination_name: str) -> dg.Asset
         **api: SourceApiResource,
     ) -> Iterator[Any]:
         source_api = api[api_key]
-        http_stats = HttpStats(source, source_api.validated_base_url(source))
-        session = http_stats.instrument(http_session(source))
+        base_url = source_api.validated_base_url(source)
+        http_stats = HttpStats(source, base_url)
+        session = http_stats.instrument(http_session(source, base_url))
         secrets = secret_forms(source_api.secret_values(source))
         full_refresh = (
             config.full_refresh or context.run.tags.get(FULL_REFRESH_TAG, "").lower() == "true"
