@@ -29,7 +29,7 @@ Results go to stdout and to JSON (default bench/results/throughput-<N>[-<source>
 
 The code under test is a copy of crm_assets/, configs/ and .dlt/config.toml taken at the start
 (its sha256 is printed; every stage runs with the copy as working directory), so edits made during a run do not mix versions; `--patch FILE` applies a proposed
-change (bench/proposals/*.diff) to that copy only. The machine is shared: the `otherCPU s`
+change (a -p1 unified diff) to that copy only. The machine is shared: the `otherCPU s`
 column is the CPU time processes outside the benchmark used during each stage; rerun when it
 is not ~0. `--budget` (default 600 s) kills a stage that would run past it.
 
@@ -750,7 +750,7 @@ def main() -> None:
                              "'{\"execution\": {\"config\": {\"in_process\": {}}}}' where the "
                              "code location's executor is multi_or_in_process")
     parser.add_argument("--patch", type=Path, action="append", default=[],
-                        help="a unified diff (-p1, e.g. bench/proposals/*.diff) applied to the "
+                        help="a unified diff (-p1) applied to the "
                              "snapshot before the run; repeatable")
     parser.add_argument("--no-snapshot", action="store_true",
                         help="run the live crm_assets/ and configs/ instead of a copy taken at "
