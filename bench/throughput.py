@@ -19,7 +19,8 @@ largest single process of the stage's process tree; plus the sampled sum over th
      DAGSTER_HOME, fresh DuckDB file and pipelines dir.
   4  the same command again, nothing changed upstream (same DuckDB file).
   5  code-location load: `dagster definitions validate -m crm_assets.definitions` vs
-     `python -c "import dagster, dlt"`, median of 3 each.
+     `python -c "import dagster, dlt"`, median of 3 each; and (5e) the same validate command
+     on an empty `Definitions()`, the CLI's own cost (its instance and storage imports).
 
 Stages 2, 3 and 4 are valid only if the rows in DuckDB (tables of the selected resources, no
 `_dlt*` and no nested `__` tables) equal the rows the floor fetched, table by table; the pages
@@ -938,7 +939,13 @@ def main() -> None:
                  "-m", "crm_assets.definitions"], dagster_env, work, "validate")
             imports = median_wall([sys.executable, "-c", "import dagster, dlt"], dagster_env,
                                   work, "import")
-            stages["5"] = {"validate": validate, "import": imports,
+            # The CLI's own floor: the same command on a code location with nothing in it.
+            empty = work / "empty_definitions.py"
+            empty.write_text("import dagster as dg\n\ndefs = dg.Definitions()\n")
+            validate_empty = median_wall(
+                [sys.executable, "-m", "dagster", "definitions", "validate", "-f", str(empty)],
+                dagster_env, work, "validate-empty")
+            stages["5"] = {"validate": validate, "import": imports, "validate_empty": validate_empty,
                            "ratio": validate["wall_s"] / imports["wall_s"]}
         results["sandbox"] = {"hwm_mb": sandbox.hwm_mb(), "cpu_s_total": sandbox.cpu_s()}
     finally:
@@ -1001,6 +1008,11 @@ def report(results: dict[str, Any], floor_rows: dict[str, int]) -> None:
             s5["validate"], "walls " + "/".join(f"{w:.2f}" for w in s5["validate"]["walls_s"]))
         row("5i", "python -c 'import dagster, dlt' (median 3)", s5["import"]["wall_s"], None,
             s5["import"], "walls " + "/".join(f"{w:.2f}" for w in s5["import"]["walls_s"]))
+        if "validate_empty" in s5:
+            row("5e", "validate of an empty Definitions (median 3)",
+                s5["validate_empty"]["wall_s"], None, s5["validate_empty"],
+                "the CLI's own floor: walls "
+                + "/".join(f"{w:.2f}" for w in s5["validate_empty"]["walls_s"]))
     results["table"] = table
 
     print("\n" + "=" * 118)
@@ -1036,6 +1048,7 @@ def report(results: dict[str, Any], floor_rows: dict[str, int]) -> None:
     if s2.get("inner_s") and by_stage.get("1", {}).get("seconds"):
         ratios["2run/1 (dlt pipeline.run only vs floor)"] = s2["inner_s"] / by_stage["1"]["seconds"]
     ratios["5 (validate / import dagster+dlt)"] = ratio("5", "5i")
+    ratios["5e (empty-Definitions validate / import dagster+dlt)"] = ratio("5e", "5i")
     results["ratios"] = ratios
     print("ratios: " + "; ".join(f"{k} = {fmt(v, '.2f')}" for k, v in ratios.items()))
     print("peakRSS = ru_maxrss from wait4 (largest single process of the stage's tree); "
