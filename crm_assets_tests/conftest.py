@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,10 @@ from crm_assets.config import SourceConfig, load_source_configs
 from crm_assets.definitions import CONFIGS_DIR
 from crm_assets.sandbox.api import Volume
 from crm_assets.sandbox.server import Sandbox
+
+# Test volumes are tiny: one normalize worker spares a process spawn per materialized source.
+# test_secrets' CLI run keeps the shipped two (.dlt/config.toml).
+os.environ.setdefault("NORMALIZE__WORKERS", "1")
 
 
 @pytest.fixture(scope="session")

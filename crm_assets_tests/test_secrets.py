@@ -42,8 +42,10 @@ def test_cli_loads_every_source_and_no_secret_leaks_from_succeeding_or_failing_r
     outputs = tmp_path / "outputs"
     outputs.mkdir()
     with Sandbox(configs, volume=Volume(default=10), secret_suffix=f"-{uuid.uuid4().hex}") as sandbox:
+        # The shipped settings (.dlt/config.toml: two normalize workers, spawned processes).
+        shipped = {k: v for k, v in os.environ.items() if k != "NORMALIZE__WORKERS"}
         env = {
-            **os.environ, **sandbox.env(),
+            **shipped, **sandbox.env(),
             "DAGSTER_HOME": str(home), "CRM_PIPELINES_DIR": str(pipelines),
             "CRM_DUCKDB_PATH": str(tmp_path / "crm.duckdb"), "RUNTIME__LOG_LEVEL": "DEBUG",
         }
@@ -71,6 +73,8 @@ def test_cli_loads_every_source_and_no_secret_leaks_from_succeeding_or_failing_r
         sandbox.add_fault(Fault(path="/v1/task/tasks/list", status=429, times=4, retry_after=0.1))
         assert materialize('key:"work_suite/tasks"', "rate_limited") != 0
 
+    # dlt only builds a pool (and logs its start method) for more than one normalize worker.
+    assert b"Switching pool start method to `spawn`" in (outputs / "success.out").read_bytes()
     assert b"HTTP 401" in (outputs / "unauthorized.out").read_bytes()
     assert b"HTTP 429" in (outputs / "rate_limited.out").read_bytes()
     leaks = _leaks(secrets, outputs, home, pipelines, tmp_path / "crm.duckdb")
