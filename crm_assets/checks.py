@@ -7,9 +7,9 @@ schema drift since the previous load (WARN, with the diff in metadata).
 
 
 import json
-from functools import cached_property
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from functools import cached_property
 from typing import Any
 
 import dagster as dg
@@ -92,7 +92,9 @@ class _TableReader:
                 f"select schema from {self.qualified('_dlt_version')} where version_hash = %s",
                 version_hash,
             )
-            self._schema_tables[version_hash] = json.loads(rows[0][0]).get("tables", {}) if rows else None
+            self._schema_tables[version_hash] = (
+                json.loads(rows[0][0]).get("tables", {}) if rows else None
+            )
         tables = self._schema_tables[version_hash]
         if tables is None:
             return None

@@ -78,7 +78,8 @@ def test_every_request_goes_through_the_proxy_the_environment_names(
     rows = expected_counts(sandbox, config)["lead"]
     assert table_counts(duckdb_path, "lead_crm")["lead"] == (rows, rows)
     lead_requests = [line for line in seen if "/v1/lead" in line]
-    assert lead_requests and all(line.startswith(sandbox.base_url("lead_crm")) for line in lead_requests)
+    assert lead_requests
+    assert all(line.startswith(sandbox.base_url("lead_crm")) for line in lead_requests)
 
 
 def test_no_proxy_sends_the_api_host_direct(
