@@ -30,8 +30,9 @@ incremental resource fetches fewer pages: the lag window only).
 Results go to stdout and to JSON (default bench/results/throughput-<N>[-<source>.<resource>].json).
 
 The code under test is a copy of crm_assets/, configs/ and .dlt/config.toml taken at the start
-(its sha256 is printed; every stage runs with the copy as working directory), so edits made during a run do not mix versions; `--patch FILE` applies a proposed
-change (a -p1 unified diff) to that copy only. The machine is shared: the `otherCPU s`
+(its sha256 is printed; every stage runs with the copy as working directory), so edits made
+during a run do not mix versions; `--patch FILE` applies a proposed change (a -p1 unified
+diff) to that copy only. The machine is shared: the `otherCPU s`
 column is the CPU time processes outside the benchmark used during each stage; rerun when it
 is not ~0. `--budget` (default 600 s) kills a stage that would run past it.
 
