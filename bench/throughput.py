@@ -38,6 +38,14 @@ is not ~0. `--budget` (default 600 s) kills a stage that would run past it.
 
 Single-resource mode: `--source S --resource R` starts the sandbox with `--rows S.C=N
 --rows-per-resource 0` (C: the collection the resource reads) and selects `S/R`.
+
+A real API's latency and rate limits: `--latency-ms 100 [--jitter-ms 20] [--rate 4/1]
+[--rate party_crm=4000/h]` start a second sandbox that answers that way. Stage 3 runs against
+it and stage 3i (the same CLI, fresh DuckDB) against the instant one, the reference; stages 2
+and 5 are skipped (they do not depend on the network). After stage 3 it prints, per source
+from the slow sandbox's own counters: requests, 429s, peak and mean requests in flight, the
+rate achieved against the budget, and the run's wall against the budget floor (max over
+sources of requests / R) and against the latency target (3i + 25% of requests x latency).
 """
 
 from __future__ import annotations
@@ -633,6 +641,11 @@ class SandboxProcess:
         with urllib.request.urlopen(f"{self.url}/_sandbox/stats", timeout=30) as response:
             return json.loads(response.read())
 
+    def reset(self) -> None:
+        """Zero the counters and the rate-limit windows: each stage starts on a fresh budget."""
+        request = urllib.request.Request(f"{self.url}/_sandbox/reset", data=b"", method="POST")
+        urllib.request.urlopen(request, timeout=30).close()
+
     def cpu_s(self) -> float:
         return proc_cpu_seconds(self.process.pid)
 
@@ -767,6 +780,12 @@ def main() -> None:
         help="run the (unchanged) sandbox with TCP_NODELAY on its sockets, through a "
              "sitecustomize on its PYTHONPATH: removes a ~40 ms Nagle/delayed-ACK stall per "
              "small response that real APIs do not have")
+    parser.add_argument("--latency-ms", type=float, default=0,
+                        help="stage 3 against a sandbox answering after this latency")
+    parser.add_argument("--jitter-ms", type=float, default=0, help="latency jitter (uniform)")
+    parser.add_argument("--rate", action="append", default=[], metavar="[SOURCE=]N/SECONDS",
+                        help="stage 3 against a sandbox limiting each source's requests "
+                             "(429 past it); repeatable, as the sandbox's --rate")
     args = parser.parse_args()
     if bool(args.source) != bool(args.resource):
         parser.error("--source and --resource go together")
@@ -815,8 +834,21 @@ def main() -> None:
     sandbox = SandboxProcess(sandbox_cli, work / "sandbox.log", nodelay=args.sandbox_nodelay)
     print(f"{sandbox.banner} (pid {sandbox.process.pid}; args {' '.join(sandbox_cli)}"
           f"{'; TCP_NODELAY' if args.sandbox_nodelay else ''})", flush=True)
+    api_cli = [
+        *(["--latency-ms", f"{args.latency_ms:g}"] if args.latency_ms else []),
+        *(["--jitter-ms", f"{args.jitter_ms:g}"] if args.jitter_ms else []),
+        *(arg for rate in args.rate for arg in ("--rate", rate)),
+    ]
+    slow_api = SandboxProcess([*sandbox_cli, *api_cli], work / "slow-api.log") if api_cli else None
+    if slow_api:
+        print(f"{slow_api.banner} (pid {slow_api.process.pid}; args {' '.join(api_cli)}): "
+              "stage 3's API; stage 3i runs against the instant one", flush=True)
+        suffix += "-latency" + f"{args.latency_ms:g}" + "".join(
+            "-rate" + rate.replace("/", "per").replace("=", "") for rate in args.rate)
+        json_path = args.json or ROOT / "bench" / "results" / f"throughput-{args.records}{suffix}.json"
     results: dict[str, Any] = {
         "args": {"records": args.records, "source": args.source, "resource": args.resource,
+                 "latency_ms": args.latency_ms, "jitter_ms": args.jitter_ms, "rate": args.rate,
                  "sandbox_nodelay": args.sandbox_nodelay,
                  "sandbox_code_disables_nagle": nagle_off_in_code},
         "selection": selection,
@@ -884,7 +916,7 @@ def main() -> None:
 
         # 2: plain dlt.
         floor_pages = sum(floor["pages_served"].values())
-        if remaining() > 0:
+        if remaining() > 0 and not slow_api:
             before = sandbox.stats()
             dlt_stage = python_stage("dlt")
             dlt_stage["pages_served"] = pages_served(before, sandbox.stats())
@@ -916,6 +948,14 @@ def main() -> None:
             "CRM_PIPELINES_DIR": str(work / "dagster_extra" / "pipelines"),
         }
         plan_3_4 = [("3", materialize, dagster_env)]
+        if slow_api:
+            instant_env = {
+                **dagster_env,
+                "CRM_DUCKDB_PATH": str(work / "dagster_instant" / "crm.duckdb"),
+                "CRM_PIPELINES_DIR": str(work / "dagster_instant" / "pipelines"),
+            }
+            dagster_env.update(slow_api.env)
+            plan_3_4 = [("3i", materialize, instant_env), ("3", materialize, dagster_env)]
         if single or args.rerun:
             plan_3_4.append(("4", materialize, dagster_env))
         if args.dagster_extra_config:
@@ -925,10 +965,15 @@ def main() -> None:
         for stage, command, stage_env in plan_3_4:
             if remaining() <= 0:
                 break
-            before = sandbox.stats()
+            api = slow_api if slow_api and stage == "3" else sandbox
+            api.reset()
             measured = run_measured(command, stage_env, work / f"dagster-{stage}.log",
                                     timeout=max(remaining(), 1))
-            measured["pages_served"] = pages_served(before, sandbox.stats())
+            api_stats = api.stats()
+            measured["pages_served"] = {k: v for k, v in api_stats["pages"].items()}
+            if api is slow_api:
+                measured["traffic"] = api_stats["sources"]
+                measured["peak_sources_in_flight"] = api_stats["peak_sources_in_flight"]
             stages[stage] = measured
             if measured["returncode"] != 0:
                 print(f"stage {stage} failed (exit {measured['returncode']}"
@@ -941,7 +986,7 @@ def main() -> None:
                   f"{sum(measured['pages_served'].values())} (floor {floor_pages})", flush=True)
 
         # 5: code-location load.
-        if remaining() > 0:
+        if remaining() > 0 and not slow_api:
             validate = median_wall(
                 [sys.executable, "-m", "dagster", "definitions", "validate",
                  "-m", "crm_assets.definitions"], dagster_env, work, "validate")
@@ -958,8 +1003,12 @@ def main() -> None:
         results["sandbox"] = {"hwm_mb": sandbox.hwm_mb(), "cpu_s_total": sandbox.cpu_s()}
     finally:
         sandbox.stop()
+        if slow_api:
+            slow_api.stop()
 
     report(results, floor_rows)
+    if slow_api:
+        traffic_report(results)
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(results, indent=2, default=str))
     print(f"\nresults: {json_path}")
@@ -1002,7 +1051,8 @@ def report(results: dict[str, Any], floor_rows: dict[str, int]) -> None:
         row("2", "plain dlt (process wall)", s2["wall_s"], s2.get("rows"), s2,
             f"run {s2.get('inner_s', 0):.2f}s, import {s2.get('import_s', 0):.2f}s; "
             f"rows {'OK' if valid else 'INVALID'}")
-    for stage, label in (("3", "dagster asset materialize"), ("4", "dagster rematerialize"),
+    for stage, label in (("3i", "dagster asset materialize, instant API"),
+                         ("3", "dagster asset materialize"), ("4", "dagster rematerialize"),
                          ("3x", "dagster materialize, --dagster-extra-config"),
                          ("4x", "dagster rematerialize, --dagster-extra-config")):
         s = stages.get(stage)
@@ -1062,6 +1112,49 @@ def report(results: dict[str, Any], floor_rows: dict[str, int]) -> None:
     print("peakRSS = ru_maxrss from wait4 (largest single process of the stage's tree); "
           "treeRSS = sampled sum over the tree (0.2 s); otherCPU = CPU seconds used meanwhile "
           "by processes outside the benchmark (load on the shared machine)")
+
+
+def traffic_report(results: dict[str, Any]) -> None:
+    """Stage 3 as the slow API saw it, per source, and the latency and rate targets."""
+    stage3, stage3i = results["stages"].get("3") or {}, results["stages"].get("3i") or {}
+    traffic = stage3.get("traffic")
+    if not traffic:
+        return
+    args = results["args"]
+    latency_s = args["latency_ms"] / 1000
+    print(f"\nstage 3 as the API saw it (latency {args['latency_ms']:g} ms, "
+          f"jitter {args['jitter_ms']:g} ms, rate {' '.join(args['rate']) or 'unlimited'})")
+    print(f"{'source':18} {'requests':>8} {'429s':>5} {'peak':>5} {'mean':>6} {'busy s':>7} "
+          f"{'rate/s':>7} {'budget':>10} {'rate/R':>6} {'max/window':>10}")
+    floors = []
+    for source, t in sorted(traffic.items()):
+        limit = t.get("rate_limit")
+        per_second = None
+        if limit:
+            requests_, seconds = limit.split("/")
+            per_second = int(requests_) / float(seconds)
+            floors.append(t["accepted"] / per_second)
+        achieved = t.get("accepted_rate")
+        print(f"{source:18} {t['requests']:8d} {t['throttled']:5d} {t['peak_in_flight']:5d} "
+              f"{t['mean_in_flight']:6.2f} {t['busy_seconds']:7.1f} {fmt(achieved, '7.2f')} "
+              f"{limit or '-':>10} "
+              f"{fmt(achieved / per_second if achieved and per_second else None, '6.2f')} "
+              f"{fmt(t.get('max_in_any_window'), '10d')}")
+    requests_total = sum(t["requests"] for t in traffic.values())
+    wall = stage3.get("wall_s")
+    print(f"all sources: {requests_total} requests, "
+          f"{sum(t['throttled'] for t in traffic.values())} answered 429, up to "
+          f"{stage3.get('peak_sources_in_flight')} sources in flight at once; wall {fmt(wall, '.1f')} s")
+    if floors:
+        print(f"budget floor (max over sources of requests / R): {max(floors):.1f} s; "
+              f"wall / floor = {fmt(wall / max(floors) if wall and max(floors) else None, '.2f')}")
+    if latency_s and stage3i.get("wall_s") and wall:
+        target = stage3i["wall_s"] + 0.25 * requests_total * latency_s
+        added = (wall - stage3i["wall_s"]) / (requests_total * latency_s)
+        print(f"latency: instant-API wall {stage3i['wall_s']:.1f} s, requests x latency "
+              f"{requests_total * latency_s:.1f} s; added wall = {added:.0%} of requests x latency "
+              f"(target <= 25%: wall <= {target:.1f} s) -> {'met' if wall <= target else 'NOT met'}")
+    results["traffic_summary"] = {"requests": requests_total, "budget_floor_s": max(floors or [0])}
 
 
 if __name__ == "__main__":

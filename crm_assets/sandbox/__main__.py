@@ -11,6 +11,7 @@ from pathlib import Path
 from crm_assets.config import load_source_configs
 from crm_assets.sandbox.api import Volume
 from crm_assets.sandbox.server import Sandbox
+from crm_assets.sandbox.traffic import Latency, RateLimit
 
 DEFAULT_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -28,8 +29,16 @@ def main() -> None:
         "--rows", action="append", default=[], metavar="SOURCE.RESOURCE=N",
         help="rows of one resource (repeatable)",
     )
+    parser.add_argument("--latency-ms", type=float, default=0, help="every answer waits this long")
+    parser.add_argument("--jitter-ms", type=float, default=0, help="plus a uniform draw up to this")
+    parser.add_argument(
+        "--rate", action="append", default=[], metavar="[SOURCE=]REQUESTS/SECONDS",
+        help="rate limit per source, e.g. 4/1 for all, party_crm=4000/h for one (repeatable); "
+        "past it the API answers 429 with Retry-After",
+    )
     args = parser.parse_args()
     configs = load_source_configs(args.configs)
+    rate_limits = parse_rate_limits(args.rate, [config.name for config in configs], parser)
     volume = (
         Volume.spread(args.records, configs)
         if args.records is not None
@@ -38,7 +47,10 @@ def main() -> None:
     for override in args.rows:
         key, _, count = override.partition("=")
         volume.overrides[key] = int(count)
-    sandbox = Sandbox(configs, volume=volume, host=args.host, port=args.port)
+    sandbox = Sandbox(
+        configs, volume=volume, host=args.host, port=args.port,
+        latency=Latency(args.latency_ms, args.jitter_ms), rate_limits=rate_limits,
+    )
     for name, value in sandbox.env().items():
         print(f"export {name}={value}", flush=True)
     print(f"# sandbox serving {len(configs)} APIs at {sandbox.url}", flush=True)
@@ -46,6 +58,23 @@ def main() -> None:
         sandbox.serve_forever()
     except KeyboardInterrupt:
         pass
+
+
+def parse_rate_limits(
+    specs: list[str], sources: list[str], parser: argparse.ArgumentParser
+) -> dict[str, RateLimit]:
+    """`4/1` applies to every source, `party_crm=4000/h` to one; later ones win."""
+    limits: dict[str, RateLimit] = {}
+    for spec in specs:
+        source, _, rate = spec.rpartition("=")
+        if source and source not in sources:
+            parser.error(f"--rate {spec}: no source {source!r} (sources: {', '.join(sources)})")
+        try:
+            limit = RateLimit.parse(rate)
+        except ValueError as error:
+            parser.error(f"--rate {spec}: {error}")
+        limits.update({name: limit for name in ([source] if source else sources)})
+    return limits
 
 
 if __name__ == "__main__":

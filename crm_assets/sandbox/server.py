@@ -1,8 +1,11 @@
 """The sandbox HTTP server: all configured APIs on one port, under `/<source>/...`.
 
-Faults are scripted per path (429 with Retry-After, 5xx, slow answers, resets mid-body,
-truncated or non-JSON bodies) through `Sandbox.faults` or `POST /_sandbox/faults`; what was
-served is counted per resource (`GET /_sandbox/stats`), so tests can assert real page fetches.
+Like a real API, it can answer after a latency and cap each source's requests per sliding
+window (429 with Retry-After and X-RateLimit-* headers; `traffic.py`). Faults are scripted per
+path (429 with Retry-After, 5xx, slow answers, resets mid-body, truncated or non-JSON bodies)
+through `Sandbox.faults` or `POST /_sandbox/faults`; what was served is counted per resource
+and per source (`GET /_sandbox/stats`), so tests can assert real page fetches, requests in
+flight and the rate each source was served at.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from crm_assets.sandbox.api import (
     sandbox_secrets,
     serve_page,
 )
+from crm_assets.sandbox.traffic import Latency, RateLimit, Traffic
 
 
 @dataclass
@@ -69,6 +73,8 @@ class Sandbox:
         host: str = "127.0.0.1",
         port: int = 0,
         secret_suffix: str = "",
+        latency: Latency | None = None,
+        rate_limits: dict[str, RateLimit] | None = None,
     ) -> None:
         self.configs = {config.name: config for config in configs}
         self.secrets = {
@@ -78,8 +84,9 @@ class Sandbox:
         self.volume = volume or Volume()
         self.faults: list[Fault] = []
         self.stats = Stats()
+        self.traffic = Traffic(latency, rate_limits)
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._server = _Server((host, port), _handler_for(self))
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -122,6 +129,14 @@ class Sandbox:
     def reset_stats(self) -> None:
         with self._lock:
             self.stats = Stats()
+        self.traffic.reset()
+
+    def stats_json(self) -> dict[str, Any]:
+        return {
+            **self.stats.as_json(),
+            "sources": self.traffic.as_json(),
+            "peak_sources_in_flight": self.traffic.peak_sources_in_flight,
+        }
 
     def start(self) -> Sandbox:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -140,6 +155,12 @@ class Sandbox:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+class _Server(ThreadingHTTPServer):
+    # Clients open a connection per concurrent request; the default backlog of 5 drops SYNs
+    # past it, and a dropped SYN is retried only after a second.
+    request_queue_size = 128
 
 
 def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
@@ -167,6 +188,9 @@ def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
             self._send(status, orjson.dumps(payload), headers)
 
         def do_POST(self) -> None:  # noqa: N802
+            if self.path == "/_sandbox/reset":
+                sandbox.reset_stats()
+                return self._send_json(200, {"reset": True})
             if self.path != "/_sandbox/faults":
                 return self._send_json(404, {"error": "not found"})
             length = int(self.headers.get("Content-Length", 0))
@@ -177,7 +201,7 @@ def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:  # noqa: N802
             parsed = urlparse(self.path)
             if parsed.path == "/_sandbox/stats":
-                return self._send_json(200, sandbox.stats.as_json())
+                return self._send_json(200, sandbox.stats_json())
             source, _, rest = parsed.path.lstrip("/").partition("/")
             if source not in sandbox.routes:
                 return self._send_json(404, {"error": f"no API at /{source}"})
@@ -196,18 +220,32 @@ def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                 check_auth(route.config, self.headers, query, sandbox.secrets[source])
             except Unauthorized:
                 return self._send_json(401, {"error": "invalid credentials"})
-            fault = sandbox.take_fault(parsed.path)
+            answered, limit_headers, delay = sandbox.traffic.arrive(source)
+            try:
+                if not answered:
+                    return self._send_json(429, {"error": "rate limit exceeded"}, limit_headers)
+                time.sleep(delay)
+                self._answer(route, match, parsed.path, query, limit_headers)
+            finally:
+                sandbox.traffic.depart(source)
+
+        def _answer(
+            self, route: Route, match: Any, path: str, query: dict[str, str],
+            headers: dict[str, str],
+        ) -> None:
+            fault = sandbox.take_fault(path)
             if fault and self._apply_fault(fault):
                 return
             try:
-                self_url = f"http://{self.headers.get('Host')}{parsed.path}"
+                self_url = f"http://{self.headers.get('Host')}{path}"
                 page = serve_page(route, sandbox.volume, query, match, self_url)
             except LookupError:
                 return self._send_json(404, {"error": "no such entity"})
             with sandbox._lock:
                 sandbox.stats.pages[route.key] += 1
                 sandbox.stats.rows[route.key] += page.rows
-            headers = {"Link": f'<{page.link_next}>; rel="next"'} if page.link_next else None
+            if page.link_next:
+                headers = {**headers, "Link": f'<{page.link_next}>; rel="next"'}
             self._send_json(200, page.body, headers)
 
         def _apply_fault(self, fault: Fault) -> bool:
