@@ -46,6 +46,8 @@ and 5 are skipped (they do not depend on the network). After stage 3 it prints, 
 from the slow sandbox's own counters: requests, 429s, peak and mean requests in flight, the
 rate achieved against the budget, and the run's wall against the budget floor (max over
 sources of requests / R) and against the latency target (3i + 25% of requests x latency).
+Stage 3's client budget (`<SOURCE>_RATE_LIMIT`) is the API's limit, or none where the API has
+none (every stage against the instant sandbox runs without one).
 """
 
 from __future__ import annotations
@@ -934,8 +936,15 @@ def main() -> None:
         dagster_home = work / "dagster_home"
         dagster_home.mkdir()
         (dagster_home / "dagster.yaml").write_text("")
+        # The client's budget is the emulated account's plan: the sandbox's rate where it has
+        # one (as a user sets <SOURCE>_RATE_LIMIT for theirs), none where it answers unlimited.
+        api_rates = {c.name: "none" for c in configs}
+        for spec in args.rate:
+            source, _, rate = spec.rpartition("=")
+            api_rates.update({name: rate for name in ([source] if source else api_rates)})
         dagster_env = {
             **env,
+            **{f"{name.upper()}_RATE_LIMIT": rate for name, rate in api_rates.items()},
             "DAGSTER_HOME": str(dagster_home),
             "CRM_DUCKDB_PATH": str(work / "dagster" / "crm.duckdb"),
             "CRM_PIPELINES_DIR": str(work / "dagster" / "pipelines"),
@@ -951,6 +960,7 @@ def main() -> None:
         if slow_api:
             instant_env = {
                 **dagster_env,
+                **{f"{name.upper()}_RATE_LIMIT": "none" for name in api_rates},
                 "CRM_DUCKDB_PATH": str(work / "dagster_instant" / "crm.duckdb"),
                 "CRM_PIPELINES_DIR": str(work / "dagster_instant" / "pipelines"),
             }

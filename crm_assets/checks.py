@@ -204,7 +204,11 @@ def build_source_checks(config: SourceConfig) -> dg.AssetChecksDefinition:
     def source_checks(
         context: dg.AssetCheckExecutionContext, destination: DestinationResource
     ) -> Iterator[dg.AssetCheckResult]:
-        with destination.exclusive_pipeline(config.name) as pipeline, pipeline.sql_client() as client:
+        with (
+            destination.exclusive_pipeline(config.name) as pipeline,
+            destination.exclusive_connection(),
+            pipeline.sql_client() as client,
+        ):
             reader = _TableReader(client, pipeline)
             for check_key in sorted(context.selected_asset_check_keys, key=str):
                 resource = config.resource(check_key.asset_key.path[-1])

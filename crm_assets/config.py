@@ -117,6 +117,28 @@ class RetryPolicy(_Strict):
     timeout_seconds: PositiveFloat = 60
 
 
+class RateLimitSpec(_Strict):
+    """The API's request budget per account: at most `requests` per `per_seconds`."""
+
+    requests: PositiveInt
+    per_seconds: PositiveFloat
+
+    @classmethod
+    def parse(cls, text: str) -> RateLimitSpec:
+        """`4/1`, `4000/3600` (requests/seconds), or with a unit: `4/s`, `100/m`, `4000/h`."""
+        match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+(?:\.\d+)?|s|m|h)\s*", text)
+        seconds = match and ({"s": 1.0, "m": 60.0, "h": 3600.0}.get(match.group(2)) or float(match.group(2)))
+        if not match or not seconds or int(match.group(1)) <= 0:
+            raise ValueError(f"{text!r} is not REQUESTS/SECONDS (e.g. 4/1, 100/m, 4000/h)")
+        return cls(requests=int(match.group(1)), per_seconds=seconds)
+
+    def __str__(self) -> str:
+        return f"{self.requests}/{self.per_seconds:g}s"
+
+
+MaxConcurrency = Annotated[StrictInt, Field(ge=1, le=64)]
+
+
 class ScheduleSpec(_Strict):
     cron: str
     timezone: str = "UTC"
@@ -282,6 +304,11 @@ class SourceConfig(_Strict):
     auth: AuthSpec
     page_size_param: str | None = None
     retry: RetryPolicy = RetryPolicy()
+    # The client-side budget every request of a run shares (all resources, retries included);
+    # none means the API publishes no limit. Env `<SOURCE>_RATE_LIMIT` / `_MAX_CONCURRENCY`
+    # override both at run time, for an account's own plan.
+    rate_limit: RateLimitSpec | None = None
+    max_concurrency: MaxConcurrency = 8
     owners: list[Annotated[str, Field(pattern=OWNER)]] = ["team:data-platform"]
     schedule: ScheduleSpec
     # Dagster's freshness policies take windows of a minute or more.
@@ -347,6 +374,14 @@ class SourceConfig(_Strict):
     @property
     def base_url_env(self) -> str:
         return f"{self.env_prefix}_BASE_URL"
+
+    @property
+    def rate_limit_env(self) -> str:
+        return f"{self.env_prefix}_RATE_LIMIT"
+
+    @property
+    def max_concurrency_env(self) -> str:
+        return f"{self.env_prefix}_MAX_CONCURRENCY"
 
 
 def validate_base_url(url: str) -> str:

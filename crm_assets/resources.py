@@ -4,25 +4,29 @@ from __future__ import annotations
 
 import fcntl
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import dagster as dg
 import dlt
-from dlt.common.pipeline import get_dlt_pipelines_dir
 import requests
+from dlt.common.pipeline import get_dlt_pipelines_dir
 from dlt.extract.source import DltSource
+from pydantic import TypeAdapter
 
-from crm_assets.config import SourceConfig, validate_base_url
+from crm_assets.config import MaxConcurrency, RateLimitSpec, SourceConfig, validate_base_url
+from crm_assets.request_budget import RequestBudget
 from crm_assets.source_builder import build_source
 
 DEFAULT_DUCKDB_PATH = "data/crm.duckdb"
 
 
 class SourceApiResource(dg.ConfigurableResource):
-    """One API's base URL and secrets, each field set from an env var (`<SOURCE>_<SECRET>`)."""
+    """One API's base URL and secrets, each field set from an env var (`<SOURCE>_<SECRET>`),
+    and the account's request budget where `<SOURCE>_RATE_LIMIT` / `_MAX_CONCURRENCY` override
+    the config's."""
 
     source: str
     base_url: str
@@ -30,17 +34,45 @@ class SourceApiResource(dg.ConfigurableResource):
     username: str | None = None
     password: str | None = None
     api_key: str | None = None
+    rate_limit: str | None = None
+    max_concurrency: str | None = None
 
     @classmethod
     def from_env(cls, config: SourceConfig) -> SourceApiResource:
         # Only the base URL has a default (the config's); secrets have none, so a missing one
         # fails the run at start, naming its env var, before any request.
-        base_url_override = dg.EnvVar(config.base_url_env).get_value()
+        overrides = {
+            field: dg.EnvVar(env_var)
+            for field, env_var in {
+                "base_url": config.base_url_env,
+                "rate_limit": config.rate_limit_env,
+                "max_concurrency": config.max_concurrency_env,
+            }.items()
+            if dg.EnvVar(env_var).get_value()
+        }
         return cls(
             source=config.name,
-            base_url=dg.EnvVar(config.base_url_env) if base_url_override else config.base_url,
+            **{"base_url": config.base_url, **overrides},
             **{field: dg.EnvVar(env_var) for field, env_var in config.auth.env.items()},
         )
+
+    def request_budget(self, config: SourceConfig) -> RequestBudget:
+        """The run's budget: the config's rate limit and concurrency unless the env overrides."""
+        rate_limit, max_concurrency = config.rate_limit, config.max_concurrency
+        try:
+            if self.rate_limit:
+                rate_limit = None if self.rate_limit == "none" else RateLimitSpec.parse(self.rate_limit)
+        except ValueError as error:
+            raise dg.Failure(f"{config.rate_limit_env}: {error} (or 'none')") from None
+        if self.max_concurrency:
+            try:
+                max_concurrency = TypeAdapter(MaxConcurrency).validate_python(int(self.max_concurrency))
+            except ValueError:
+                raise dg.Failure(
+                    f"{config.max_concurrency_env}: {self.max_concurrency!r} is not an integer "
+                    "from 1 to 64"
+                ) from None
+        return RequestBudget(config.name, rate_limit, max_concurrency)
 
     def validated_base_url(self, config: SourceConfig) -> str:
         try:
@@ -121,15 +153,22 @@ class DestinationResource(dg.ConfigurableResource):
     @contextmanager
     def exclusive_pipeline(self, source_name: str) -> Iterator[dlt.Pipeline]:
         """The source's pipeline, held across processes: two runs of one source never share
-        dlt's working directory (dagster #21022) nor merge at once, and a DuckDB file gets one
-        writer at a time. Pools do the same across machines (dagster.prod.yaml)."""
-        locks = [Path(self.pipelines_dir or get_dlt_pipelines_dir()) / f"{source_name}.lock"]
-        if self.destination == "duckdb":
-            locks.append(Path(f"{Path(self.duckdb_path).resolve()}.lock"))
-        with ExitStack() as held:
-            for lock_path in locks:  # always this order: no deadlock
-                held.enter_context(_file_lock(lock_path))
+        dlt's working directory (dagster #21022) nor merge at once. Pools do the same across
+        machines (dagster.prod.yaml)."""
+        with _file_lock(Path(self.pipelines_dir or get_dlt_pipelines_dir()) / f"{source_name}.lock"):
             yield self.pipeline(source_name)
+
+    @contextmanager
+    def exclusive_connection(self) -> Iterator[None]:
+        """Held while a step connects to the destination. A DuckDB file takes one process at
+        a time (even to read), so its steps take turns for the short spans they need it (state
+        restore, load, checks) and fetch from the APIs meanwhile; a database server takes all.
+        Take it after `exclusive_pipeline`, never before: one order, no deadlock."""
+        if self.destination != "duckdb":
+            yield
+            return
+        with _file_lock(Path(f"{Path(self.duckdb_path).resolve()}.lock")):
+            yield
 
 
 @contextmanager

@@ -8,10 +8,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from crm_assets.config import load_source_configs
+from crm_assets.config import RateLimitSpec, load_source_configs
 from crm_assets.sandbox.api import Volume
 from crm_assets.sandbox.server import Sandbox
-from crm_assets.sandbox.traffic import Latency, RateLimit
+from crm_assets.sandbox.traffic import Latency
 
 DEFAULT_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -62,15 +62,15 @@ def main() -> None:
 
 def parse_rate_limits(
     specs: list[str], sources: list[str], parser: argparse.ArgumentParser
-) -> dict[str, RateLimit]:
+) -> dict[str, RateLimitSpec]:
     """`4/1` applies to every source, `party_crm=4000/h` to one; later ones win."""
-    limits: dict[str, RateLimit] = {}
+    limits: dict[str, RateLimitSpec] = {}
     for spec in specs:
         source, _, rate = spec.rpartition("=")
         if source and source not in sources:
             parser.error(f"--rate {spec}: no source {source!r} (sources: {', '.join(sources)})")
         try:
-            limit = RateLimit.parse(rate)
+            limit = RateLimitSpec.parse(rate)
         except ValueError as error:
             parser.error(f"--rate {spec}: {error}")
         limits.update({name: limit for name in ([source] if source else sources)})

@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, urlparse
 
 import orjson
 
-from crm_assets.config import SourceConfig, load_source_configs
+from crm_assets.config import RateLimitSpec, SourceConfig, load_source_configs
 from crm_assets.sandbox.api import (
     Route,
     Unauthorized,
@@ -32,7 +32,7 @@ from crm_assets.sandbox.api import (
     sandbox_secrets,
     serve_page,
 )
-from crm_assets.sandbox.traffic import Latency, RateLimit, Traffic
+from crm_assets.sandbox.traffic import Latency, Traffic
 
 
 @dataclass
@@ -74,7 +74,7 @@ class Sandbox:
         port: int = 0,
         secret_suffix: str = "",
         latency: Latency | None = None,
-        rate_limits: dict[str, RateLimit] | None = None,
+        rate_limits: dict[str, RateLimitSpec] | None = None,
     ) -> None:
         self.configs = {config.name: config for config in configs}
         self.secrets = {

@@ -5,31 +5,13 @@ from __future__ import annotations
 
 import math
 import random
-import re
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-
-@dataclass(frozen=True)
-class RateLimit:
-    """At most `requests` answered per sliding window of `per_seconds`, per source (account)."""
-
-    requests: int
-    per_seconds: float
-
-    @classmethod
-    def parse(cls, text: str) -> RateLimit:
-        """`4/1` (4 requests a second), `4000/3600`, or `4/s`, `100/m`, `4000/h`."""
-        match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+(?:\.\d+)?|s|m|h)\s*", text)
-        if not match or int(match.group(1)) <= 0:
-            raise ValueError(f"rate {text!r}: expected REQUESTS/SECONDS, e.g. 4/1, 100/m, 4000/h")
-        per = {"s": 1.0, "m": 60.0, "h": 3600.0}.get(match.group(2)) or float(match.group(2))
-        if per <= 0:
-            raise ValueError(f"rate {text!r}: the window must be positive")
-        return cls(int(match.group(1)), per)
+from crm_assets.config import RateLimitSpec
 
 
 @dataclass(frozen=True)
@@ -97,7 +79,7 @@ class SourceTraffic:
 class SlidingWindow:
     """The API side of a rate limit: requests answered in the last `per_seconds`."""
 
-    def __init__(self, limit: RateLimit) -> None:
+    def __init__(self, limit: RateLimitSpec) -> None:
         self.limit = limit
         self._answered: deque[float] = deque()
 
@@ -138,7 +120,7 @@ class Traffic:
     def __init__(
         self,
         latency: Latency | None = None,
-        rate_limits: dict[str, RateLimit] | None = None,
+        rate_limits: dict[str, RateLimitSpec] | None = None,
         seed: int = 0,
     ) -> None:
         self.latency = latency or Latency()

@@ -1,0 +1,156 @@
+"""One source's request budget in a run: how many requests may be in flight, how many may be
+sent per window, and pauses the API asks for. dlt has retries but no client-side budget.
+
+Every request of the source's session passes here (all resources and threads, every retry
+attempt). The window is the API's, stretched by `headroom`: the API counts requests as they
+arrive, we count them as they leave, and a request that left late would otherwise land in the
+same API window as one sent a window later. A 429 pauses every request of the source for its
+`Retry-After` and shrinks the budget by a fifth for the rest of the run (the account's real
+plan is smaller than configured); `X-RateLimit-Remaining: 0` pauses until `X-RateLimit-Reset`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from dlt.common import logger
+
+from crm_assets.config import RateLimitSpec
+
+HEADROOM = 0.1
+SHRINK_ON_429 = 0.8
+
+
+def _seconds(value: str | None, now_epoch: float) -> float | None:
+    """A `Retry-After` / reset header as seconds from now: delta seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        return max(parsedate_to_datetime(value).timestamp() - now_epoch, 0.0)
+    except (TypeError, ValueError):
+        return None
+
+
+class RequestBudget:
+    def __init__(
+        self,
+        source: str,
+        rate_limit: RateLimitSpec | None,
+        max_concurrency: int,
+        headroom: float = HEADROOM,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.source = source
+        self.rate_limit = rate_limit
+        self.max_concurrency = max_concurrency
+        self._capacity = rate_limit.requests if rate_limit else None
+        self._window = rate_limit.per_seconds * (1 + headroom) if rate_limit else 0.0
+        self._sent: deque[float] = deque()
+        self._paused_until = 0.0
+        self._slots = threading.BoundedSemaphore(max_concurrency)
+        self._lock = threading.Lock()
+        self._clock, self._sleep = clock, sleep
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self.requests = 0
+        self.throttled = 0  # 429 answers received
+        self.waited_seconds = 0.0  # summed over requests: time spent waiting for the budget
+
+    @property
+    def capacity(self) -> int | None:
+        return self._capacity
+
+    def _wait_for_turn(self) -> float:
+        """Seconds until a request may be sent; 0 records it as sent now."""
+        now = self._clock()
+        while self._sent and self._sent[0] <= now - self._window:
+            self._sent.popleft()
+        wait = self._paused_until - now
+        if self._capacity is not None and len(self._sent) >= self._capacity:
+            wait = max(wait, self._sent[len(self._sent) - self._capacity] + self._window - now)
+        if wait > 0:
+            return wait
+        if self._capacity is not None:
+            self._sent.append(now)
+        self.requests += 1
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        return 0.0
+
+    def acquire(self) -> None:
+        """Block until a request may go: a slot free, the window not full, no pause."""
+        started = self._clock()
+        self._slots.acquire()
+        while True:
+            with self._lock:
+                wait = self._wait_for_turn()
+            if wait <= 0:
+                break
+            self._sleep(wait)
+        with self._lock:
+            self.waited_seconds += self._clock() - started
+
+    def release(self, response: Any | None) -> None:
+        """Free the slot and learn from the answer's rate-limit headers."""
+        with self._lock:
+            self.in_flight -= 1
+            if response is not None:
+                self._observe(response)
+        self._slots.release()
+
+    def _observe(self, response: Any) -> None:
+        headers = response.headers
+        now, epoch = self._clock(), time.time()
+        if response.status_code == 429:
+            self.throttled += 1
+            # Without Retry-After, the retry's own backoff is the only wait.
+            pause = _seconds(headers.get("Retry-After"), epoch) or 0.0
+            if self._capacity is not None and self._capacity > 1:
+                self._capacity = max(1, int(self._capacity * SHRINK_ON_429))
+            logger.warning(
+                f"{self.source}: the API answered 429; pausing its requests {pause:g} s"
+                + (f", budget now {self._capacity} per {self._window:g} s" if self._capacity else "")
+            )
+            self._paused_until = max(self._paused_until, now + pause)
+        elif headers.get("X-RateLimit-Remaining", "").strip() == "0":
+            reset = _seconds(headers.get("X-RateLimit-Reset"), epoch)
+            if reset:
+                self._paused_until = max(self._paused_until, now + reset)
+
+    def instrument(self, session: Any) -> Any:
+        """Route every request of the session (each retry attempt too) through the budget."""
+        for adapter in set(session.adapters.values()):
+            adapter.send = self._budgeted(adapter.send)
+        return session
+
+    def _budgeted(self, send: Callable[..., Any]) -> Callable[..., Any]:
+        def budgeted_send(request: Any, *args: Any, **kwargs: Any) -> Any:
+            self.acquire()
+            response = None
+            try:
+                response = send(request, *args, **kwargs)
+                return response
+            finally:
+                self.release(response)
+
+        return budgeted_send
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "peak_requests_in_flight": self.peak_in_flight,
+            "answered_429": self.throttled,
+            "seconds_waiting_for_budget": round(self.waited_seconds, 3),
+            "rate_limit": str(self.rate_limit) if self.rate_limit else "none",
+            "max_concurrency": self.max_concurrency,
+        }

@@ -1,0 +1,161 @@
+"""Fetching concurrently inside each API's budget, asserted from the sandbox's own counters:
+requests in flight, 429s, the rate each source was served at, sources fetching at once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from crm_assets.config import RateLimitSpec, SourceConfig
+from crm_assets.request_budget import RequestBudget
+from crm_assets.sandbox.server import Sandbox
+from crm_assets.sandbox.traffic import Latency, Traffic
+from crm_assets.source_builder import http_session
+from crm_assets_tests.helpers import expected_counts, materialize, table_counts
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _config(configs: list[SourceConfig], name: str) -> SourceConfig:
+    return next(config for config in configs if config.name == name)
+
+
+def _assert_exact(sandbox: Sandbox, config: SourceConfig, duckdb_path: Path) -> None:
+    loaded = table_counts(duckdb_path, config.name)
+    assert {name: loaded.get(name, (0, 0)) for name in expected_counts(sandbox, config)} == {
+        name: (rows, rows) for name, rows in expected_counts(sandbox, config).items()
+    }, config.name
+
+
+def _materialization_metadata(result: dg.ExecuteInProcessResult, key: str) -> dict:
+    event = next(
+        e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == key
+    )
+    return {name: value.value for name, value in event.materialization.metadata.items()}
+
+
+def test_a_source_with_a_child_path_keeps_several_requests_in_flight_never_past_its_max(
+    sandbox: Sandbox, configs: list[SourceConfig], instance: dg.DagsterInstance, duckdb_path: Path
+):
+    sandbox.traffic = Traffic(Latency(ms=50))
+    sandbox.volume.overrides["party_crm.parties"] = 60  # 60 requests for their people
+    result = materialize(instance, "group:party_crm")
+    assert result.success
+    traffic = sandbox.stats_json()["sources"]["party_crm"]
+    assert 4 <= traffic["peak_in_flight"] <= 8  # max_concurrency's default
+    _assert_exact(sandbox, _config(configs, "party_crm"), duckdb_path)
+    # What the asset page shows is what the API saw.
+    metadata = _materialization_metadata(result, "party_crm/employees")
+    assert metadata["requests"] == traffic["requests"]
+    assert metadata["peak_requests_in_flight"] == traffic["peak_in_flight"]
+    assert metadata["answered_429"] == 0
+
+
+def test_max_concurrency_from_the_env_caps_requests_in_flight(
+    sandbox: Sandbox, configs: list[SourceConfig], instance: dg.DagsterInstance,
+    duckdb_path: Path, monkeypatch: pytest.MonkeyPatch,
+):
+    monkeypatch.setenv("PARTY_CRM_MAX_CONCURRENCY", "3")
+    sandbox.traffic = Traffic(Latency(ms=50))
+    sandbox.volume.overrides["party_crm.parties"] = 60
+    assert materialize(instance, "group:party_crm").success
+    assert sandbox.stats_json()["sources"]["party_crm"]["peak_in_flight"] == 3
+    _assert_exact(sandbox, _config(configs, "party_crm"), duckdb_path)
+
+
+@pytest.mark.parametrize(
+    ("env_var", "value", "message"),
+    [
+        ("LEAD_CRM_RATE_LIMIT", "fast", "LEAD_CRM_RATE_LIMIT: 'fast' is not REQUESTS/SECONDS"),
+        ("LEAD_CRM_MAX_CONCURRENCY", "0", "LEAD_CRM_MAX_CONCURRENCY: '0' is not an integer"),
+    ],
+)
+def test_a_bad_budget_override_fails_the_run_naming_the_env_var_before_any_request(
+    env_var: str, value: str, message: str, sandbox: Sandbox, instance: dg.DagsterInstance,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    monkeypatch.setenv(env_var, value)
+    result = materialize(instance, "group:lead_crm", raise_on_error=False)
+    assert not result.success
+    failure = next(event for event in result.all_events if event.is_step_failure)
+    assert message in failure.event_specific_data.error.to_string()
+    assert sandbox.stats_json()["sources"] == {}
+
+
+def test_the_budget_keeps_threads_inside_the_api_rate_limit(
+    sandbox: Sandbox, configs: list[SourceConfig]
+):
+    """Eight threads sharing one session and budget: no 429, and at least 0.85 of the rate."""
+    limit = RateLimitSpec(requests=10, per_seconds=1)
+    sandbox.traffic = Traffic(Latency(ms=20), {"lead_crm": limit})
+    config = _config(configs, "lead_crm")
+    budget = RequestBudget("lead_crm", limit, max_concurrency=8)
+    base_url = sandbox.base_url("lead_crm")
+    session = budget.instrument(http_session(config, base_url, 8))
+    params = {"api_key": sandbox.env()["LEAD_CRM_API_KEY"], "limit": 1}
+
+    def get(_: int) -> int:
+        return session.get(base_url + "/v1/lead", params=params, timeout=10).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        assert set(pool.map(get, range(41))) == {200}
+    traffic = sandbox.stats_json()["sources"]["lead_crm"]
+    assert traffic["throttled"] == 0 and traffic["max_in_any_window"] <= 10
+    assert traffic["accepted_rate"] >= 0.85 * 10
+    assert budget.requests == 41 and budget.throttled == 0
+
+
+def test_a_smaller_plan_than_configured_is_learned_from_429s_and_loses_no_row(
+    sandbox: Sandbox, configs: list[SourceConfig], instance: dg.DagsterInstance,
+    duckdb_path: Path, monkeypatch: pytest.MonkeyPatch,
+):
+    """The config promises 50 requests a second, the account gets 5: the API's 429s pause the
+    source for Retry-After and shrink its budget; every row still arrives once."""
+    monkeypatch.setenv("LEAD_CRM_RATE_LIMIT", "50/1")
+    sandbox.traffic = Traffic(rate_limits={"lead_crm": RateLimitSpec(requests=5, per_seconds=1)})
+    sandbox.volume.overrides.update({"lead_crm.lead": 450, "lead_crm.account": 450})
+    result = materialize(instance, "group:lead_crm")
+    assert result.success
+    traffic = sandbox.stats_json()["sources"]["lead_crm"]
+    assert traffic["throttled"] >= 1
+    metadata = _materialization_metadata(result, "lead_crm/lead")
+    assert metadata["answered_429"] == traffic["throttled"]
+    _assert_exact(sandbox, _config(configs, "lead_crm"), duckdb_path)
+
+
+@pytest.mark.slow
+def test_every_source_at_once_under_rate_limits_no_429_budget_reached_rows_exact(
+    sandbox: Sandbox, configs: list[SourceConfig], duckdb_path: Path, tmp_path: Path
+):
+    """The CLI, as a user runs it: steps in their own processes, all sources at once."""
+    rate = RateLimitSpec(requests=20, per_seconds=1)
+    sandbox.traffic = Traffic(Latency(ms=20), {config.name: rate for config in configs})
+    sandbox.volume.overrides["party_crm.parties"] = 60
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        **{config.rate_limit_env: "20/1" for config in configs},
+    }
+    finished = subprocess.run(
+        [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "crm_assets.definitions",
+         "--select", "*"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    stats = sandbox.stats_json()
+    for source, traffic in stats["sources"].items():
+        assert traffic["throttled"] == 0, source
+        assert traffic["max_in_any_window"] <= 20, source
+        if traffic["accepted"] >= 40:
+            assert traffic["accepted_rate"] >= 0.85 * 20, (source, traffic)
+    assert stats["peak_sources_in_flight"] >= 2
+    for config in configs:
+        _assert_exact(sandbox, config, duckdb_path)
