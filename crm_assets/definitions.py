@@ -23,7 +23,10 @@ def source_steps_executor(sources: int) -> dg.ExecutorDefinition:
     take turns only to restore state and to load). Forked from a server that has imported this
     code location once, a step starts in a fraction of a second instead of re-importing it."""
     return dg.multiprocess_executor.configured(
-        {"max_concurrent": max(sources, 1), "start_method": {"forkserver": {}}}
+        {
+            "max_concurrent": max(sources, 1),
+            "start_method": {"forkserver": {"preload_modules": [__name__]}},
+        }
     )
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 import pytest
+import yaml
 
 from crm_assets.config import SourceConfig, load_source_configs
 from crm_assets.definitions import CONFIGS_DIR
@@ -46,3 +48,15 @@ def sandbox(
 def instance() -> Iterator[dg.DagsterInstance]:
     with dg.instance_for_test() as test_instance:
         yield test_instance
+
+
+@pytest.fixture
+def fast_retry_configs(tmp_path: Path) -> Path:
+    """The shipped configs with a short backoff and timeout, so storms take seconds."""
+    configs_dir = tmp_path / "fast_configs"
+    shutil.copytree(CONFIGS_DIR, configs_dir)
+    for path in configs_dir.glob("*.yaml"):
+        raw = yaml.safe_load(path.read_text())
+        raw["retry"] = {"max_retries": 3, "backoff_factor": 0.05, "timeout_seconds": 1.0}
+        path.write_text(yaml.safe_dump(raw))
+    return configs_dir

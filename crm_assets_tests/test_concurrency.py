@@ -3,9 +3,11 @@ requests in flight, 429s, the rate each source was served at, sources fetching a
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -14,7 +16,7 @@ import pytest
 
 from crm_assets.config import RateLimitSpec, SourceConfig
 from crm_assets.request_budget import RequestBudget
-from crm_assets.sandbox.server import Sandbox
+from crm_assets.sandbox.server import Fault, Sandbox
 from crm_assets.sandbox.traffic import Latency, Traffic
 from crm_assets.source_builder import http_session
 from crm_assets_tests.helpers import expected_counts, materialize, table_counts
@@ -159,3 +161,45 @@ def test_every_source_at_once_under_rate_limits_no_429_budget_reached_rows_exact
     assert stats["peak_sources_in_flight"] >= 2
     for config in configs:
         _assert_exact(sandbox, config, duckdb_path)
+
+
+def test_a_storm_on_one_resource_fails_naming_it_while_the_others_fetch_in_parallel(
+    sandbox: Sandbox, instance: dg.DagsterInstance, fast_retry_configs: Path
+):
+    """dlt closes the other resources' generators mid-request: the error still names the
+    resource and status that failed (not a closed generator or a pool shutdown)."""
+    sandbox.traffic = Traffic(Latency(ms=30))
+    sandbox.volume.overrides.update({"lead_crm.account": 450, "lead_crm.contact": 450})
+    sandbox.add_fault(Fault(path="/v1/lead", kind="status", status=503, times=10))
+    result = materialize(instance, "group:lead_crm", fast_retry_configs, raise_on_error=False)
+    assert not result.success
+    failure = next(event for event in result.all_events if event.is_step_failure)
+    message = failure.event_specific_data.error.to_string()
+    assert "lead_crm/lead: GET /lead_crm/v1/lead answered HTTP 503" in message
+    assert "generator already executing" not in message
+
+
+def _burn_cpu(seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        pass
+
+
+def test_parallel_extraction_under_cpu_load_loads_every_row_once(
+    sandbox: Sandbox, configs: list[SourceConfig], instance: dg.DagsterInstance, duckdb_path: Path
+):
+    """Children fetched per parent row in dlt's pool, answers jittering, both cores busy
+    (dlt's parallel extraction once raised "generator already executing" under such load)."""
+    sandbox.traffic = Traffic(Latency(ms=5, jitter_ms=20))
+    sandbox.volume.overrides["party_crm.parties"] = 150
+    with multiprocessing.get_context("spawn").Pool(2) as burners:
+        burning = burners.map_async(_burn_cpu, [60, 60])
+        for _ in range(2):
+            result = materialize(instance, "group:party_crm", raise_on_error=False)
+            assert result.success, [
+                e.event_specific_data.error.to_string() for e in result.all_events
+                if e.is_step_failure
+            ]
+            _assert_exact(sandbox, _config(configs, "party_crm"), duckdb_path)
+        burners.terminate()
+        del burning

@@ -78,6 +78,12 @@ INVALID_CONFIGS = [
     ("schedule.cron", "every day", ["key schedule.cron", "five-field cron"]),
     ("schedule.timezone", "Mars/Olympus", ["key schedule.timezone", "unknown timezone"]),
     ("auth.env.api_key", "lead-key", ["key auth.env.api_key", "pattern"]),
+    ("rate_limit.requests", 0, ["key rate_limit.requests", "greater than 0"]),
+    ("rate_limit.per_seconds", "hourly", ["key rate_limit.per_seconds", "valid number"]),
+    ("rate_limit", {"requests": 10}, ["key rate_limit.per_seconds", "Field required"]),
+    ("max_concurrency", 0, ["key max_concurrency", "greater than or equal to 1"]),
+    ("max_concurrency", 65, ["key max_concurrency", "less than or equal to 64"]),
+    ("max_concurrency", "8", ["key max_concurrency", "valid integer"]),
 ]
 
 

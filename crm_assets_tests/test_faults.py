@@ -4,7 +4,6 @@ with source, resource, URL path and status, and no secret."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -13,26 +12,12 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-import yaml
 
-from crm_assets.definitions import CONFIGS_DIR
 from crm_assets.sandbox.server import Fault, Sandbox
 from crm_assets_tests.helpers import materialize, run_checks, table_counts
 
 REPO = Path(__file__).resolve().parent.parent
 ROWS = 450  # five pages of 100 (offset paging, then the empty page)
-
-
-@pytest.fixture
-def fast_retry_configs(tmp_path: Path) -> Path:
-    """The shipped configs with a short backoff and timeout, so storms take seconds."""
-    configs_dir = tmp_path / "fast_configs"
-    shutil.copytree(CONFIGS_DIR, configs_dir)
-    for path in configs_dir.glob("*.yaml"):
-        raw = yaml.safe_load(path.read_text())
-        raw["retry"] = {"max_retries": 3, "backoff_factor": 0.05, "timeout_seconds": 1.0}
-        path.write_text(yaml.safe_dump(raw))
-    return configs_dir
 
 
 def _load_lead(instance: dg.DagsterInstance, configs_dir: Path | None, raise_on_error: bool = True):
