@@ -146,11 +146,12 @@ class RequestBudget:
         return budgeted_send
 
     def metadata(self) -> dict[str, Any]:
+        """The run's figures for the whole source (every resource shares the budget)."""
         return {
-            "requests": self.requests,
-            "peak_requests_in_flight": self.peak_in_flight,
-            "answered_429": self.throttled,
-            "seconds_waiting_for_budget": round(self.waited_seconds, 3),
-            "rate_limit": str(self.rate_limit) if self.rate_limit else "none",
-            "max_concurrency": self.max_concurrency,
+            "source_requests": self.requests,
+            "source_peak_requests_in_flight": self.peak_in_flight,
+            "source_answered_429": self.throttled,
+            "source_seconds_waiting_for_budget": round(self.waited_seconds, 3),
+            "source_rate_limit": str(self.rate_limit) if self.rate_limit else "none",
+            "source_max_concurrency": self.max_concurrency,
         }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,10 +14,6 @@ from crm_assets.config import SourceConfig, load_source_configs
 from crm_assets.definitions import CONFIGS_DIR
 from crm_assets.sandbox.api import Volume
 from crm_assets.sandbox.server import Sandbox
-
-# Test volumes are tiny: one normalize worker spares a process spawn per materialized source.
-# test_secrets' CLI run keeps the shipped two (.dlt/config.toml).
-os.environ.setdefault("NORMALIZE__WORKERS", "1")
 
 
 @pytest.fixture(scope="session")

@@ -54,9 +54,9 @@ def test_a_source_with_a_child_path_keeps_several_requests_in_flight_never_past_
     _assert_exact(sandbox, _config(configs, "party_crm"), duckdb_path)
     # What the asset page shows is what the API saw.
     metadata = _materialization_metadata(result, "party_crm/employees")
-    assert metadata["requests"] == traffic["requests"]
-    assert metadata["peak_requests_in_flight"] == traffic["peak_in_flight"]
-    assert metadata["answered_429"] == 0
+    assert metadata["source_requests"] == traffic["requests"]
+    assert metadata["source_peak_requests_in_flight"] == traffic["peak_in_flight"]
+    assert metadata["source_answered_429"] == 0
 
 
 def test_max_concurrency_from_the_env_caps_requests_in_flight(
@@ -127,7 +127,7 @@ def test_a_smaller_plan_than_configured_is_learned_from_429s_and_loses_no_row(
     traffic = sandbox.stats_json()["sources"]["lead_crm"]
     assert traffic["throttled"] >= 1
     metadata = _materialization_metadata(result, "lead_crm/lead")
-    assert metadata["answered_429"] == traffic["throttled"]
+    assert metadata["source_answered_429"] == traffic["throttled"]
     _assert_exact(sandbox, _config(configs, "lead_crm"), duckdb_path)
 
 

@@ -109,3 +109,13 @@ def test_rate_limit_specs_parse_with_units():
     for bad in ("0/1", "4/0", "4", "4/x", "-1/1", "1.5/1"):
         with pytest.raises(ValueError, match="REQUESTS/SECONDS"):
             RateLimitSpec.parse(bad)
+
+
+def test_stats_over_http_and_reset(configs):
+    with Sandbox(configs, rate_limits={"lead_crm": RateLimitSpec(requests=1, per_seconds=60)}) as api:
+        assert [_lead_get(api).status_code for _ in range(2)] == [200, 429]
+        stats = requests.get(api.url + "/_sandbox/stats", timeout=5).json()
+        assert stats["sources"]["lead_crm"]["throttled"] == 1
+        assert requests.post(api.url + "/_sandbox/reset", timeout=5).ok
+        assert requests.get(api.url + "/_sandbox/stats", timeout=5).json()["sources"] == {}
+        assert _lead_get(api).status_code == 200  # the window starts afresh too

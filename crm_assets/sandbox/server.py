@@ -11,6 +11,7 @@ flight and the rate each source was served at.
 from __future__ import annotations
 
 import socket
+import sys
 import threading
 import time
 from collections import Counter
@@ -161,6 +162,12 @@ class _Server(ThreadingHTTPServer):
     # Clients open a connection per concurrent request; the default backlog of 5 drops SYNs
     # past it, and a dropped SYN is retried only after a second.
     request_queue_size = 128
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gives up mid-request (a failed run closing its other requests) is
+        # routine for an API; anything else is printed as usual.
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)
 
 
 def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
