@@ -6,7 +6,9 @@ attempt). The window is the API's, stretched by `headroom`: the API counts reque
 arrive, we count them as they leave, and a request that left late would otherwise land in the
 same API window as one sent a window later. A 429 pauses every request of the source for its
 `Retry-After` and shrinks the budget by a fifth for the rest of the run (the account's real
-plan is smaller than configured); `X-RateLimit-Remaining: 0` pauses until `X-RateLimit-Reset`.
+plan is smaller than configured), then lets one request go first. Where the API says what is
+left of its window (`X-RateLimit-Remaining` and `-Reset`), no more than that is sent before the
+reset: other clients of the same account spend it too.
 """
 
 from __future__ import annotations
@@ -24,14 +26,21 @@ from crm_assets.config import RateLimitSpec
 
 HEADROOM = 0.1
 SHRINK_ON_429 = 0.8
+PROBE_POLL_SECONDS = 0.05
 
 
-def _seconds(value: str | None, now_epoch: float) -> float | None:
-    """A `Retry-After` / reset header as seconds from now: delta seconds or an HTTP date."""
+# A reset header this large is a Unix time (some APIs send the epoch second it resets at).
+EPOCH_SECONDS = 1_000_000_000
+
+
+def seconds_from_now(value: str | None, now_epoch: float) -> float | None:
+    """A `Retry-After` / reset header as seconds from now: delta seconds, a Unix time or an
+    HTTP date."""
     if not value:
         return None
     try:
-        return max(float(value), 0.0)
+        seconds = float(value)
+        return max(seconds - now_epoch if seconds >= EPOCH_SECONDS else seconds, 0.0)
     except ValueError:
         pass
     try:
@@ -57,6 +66,10 @@ class RequestBudget:
         self._window = rate_limit.per_seconds * (1 + headroom) if rate_limit else 0.0
         self._sent: deque[float] = deque()
         self._paused_until = 0.0
+        # What the API said is left of its window (X-RateLimit-Remaining, less what was in
+        # flight), spent by each send until `_api_reset_at`; None: the API has not said.
+        self._api_allowance: int | None = None
+        self._api_reset_at = 0.0
         self._slots = threading.BoundedSemaphore(max_concurrency)
         self._lock = threading.Lock()
         self._clock, self._sleep = clock, sleep
@@ -78,10 +91,17 @@ class RequestBudget:
         wait = self._paused_until - now
         if self._capacity is not None and len(self._sent) >= self._capacity:
             wait = max(wait, self._sent[len(self._sent) - self._capacity] + self._window - now)
+        if self._api_allowance is not None and now >= self._api_reset_at:
+            self._api_allowance = None
+        if self._api_allowance is not None and self._api_allowance <= 0:
+            # Until the API's window resets, or (after a 429) until the probe's answer.
+            wait = max(wait, min(self._api_reset_at - now, PROBE_POLL_SECONDS))
         if wait > 0:
             return wait
         if self._capacity is not None:
             self._sent.append(now)
+        if self._api_allowance is not None:
+            self._api_allowance -= 1
         self.requests += 1
         self.in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
@@ -113,19 +133,32 @@ class RequestBudget:
         now, epoch = self._clock(), time.time()
         if response.status_code == 429:
             self.throttled += 1
-            # Without Retry-After, the retry's own backoff is the only wait.
-            pause = _seconds(headers.get("Retry-After"), epoch) or 0.0
-            if self._capacity is not None and self._capacity > 1:
-                self._capacity = max(1, int(self._capacity * SHRINK_ON_429))
-            logger.warning(
-                f"{self.source}: the API answered 429; pausing its requests {pause:g} s"
-                + (f", budget now {self._capacity} per {self._window:g} s" if self._capacity else "")
-            )
+            if now >= self._paused_until:  # one episode shrinks the budget once
+                if self._capacity is not None and self._capacity > 1:
+                    self._capacity = max(1, int(self._capacity * SHRINK_ON_429))
+                logger.warning(
+                    f"{self.source}: the API answered 429; pausing its requests as it asks"
+                    + (f", budget now {self._capacity} per {self._window:g} s" if self._capacity else "")
+                )
+            # Without Retry-After, the retry's own backoff is the only wait. After the pause
+            # one request goes first: its answer says what is left, so the others do not all
+            # run into the limit again and through their retries.
+            pause = seconds_from_now(headers.get("Retry-After"), epoch) or 0.0
             self._paused_until = max(self._paused_until, now + pause)
-        elif headers.get("X-RateLimit-Remaining", "").strip() == "0":
-            reset = _seconds(headers.get("X-RateLimit-Reset"), epoch)
-            if reset:
-                self._paused_until = max(self._paused_until, now + reset)
+            self._api_allowance, self._api_reset_at = 1, float("inf")
+            return
+        remaining = headers.get("X-RateLimit-Remaining")
+        reset = seconds_from_now(headers.get("X-RateLimit-Reset"), epoch)
+        try:
+            left = int(remaining) - self.in_flight
+        except (TypeError, ValueError):
+            if self._api_reset_at == float("inf"):  # the probe's answer says nothing: go on
+                self._api_allowance = None
+            return
+        if reset is not None:
+            self._api_allowance, self._api_reset_at = max(left, 0), now + reset
+        elif self._api_reset_at == float("inf"):
+            self._api_allowance = None
 
     def instrument(self, session: Any) -> Any:
         """Route every request of the session (each retry attempt too) through the budget."""

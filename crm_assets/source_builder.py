@@ -143,9 +143,9 @@ def rest_api_config(
 def build_source(
     config: SourceConfig, base_url: str, secrets: dict[str, str], session: Any = None
 ) -> DltSource:
-    # Parallelized on the source: dlt extracts every resource in its thread pool, and a child
-    # resource's requests for each parent row too. (Set per resource in the REST config, dlt
-    # 1.31 keeps the top-level resources on the main thread.)
+    # Parallelized on the source, dlt extracts every resource in its thread pool (set per
+    # resource in the REST config, dlt 1.31 keeps top-level resources on the main thread; on a
+    # child it is what sends each parent row's request to the pool: `_resource_config`).
     return rest_api_source(
         rest_api_config(config, base_url, secrets, session),  # type: ignore[arg-type]
         name=config.name,

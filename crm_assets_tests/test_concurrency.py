@@ -9,13 +9,14 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from email.utils import formatdate
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
 from crm_assets.config import RateLimitSpec, SourceConfig
-from crm_assets.request_budget import RequestBudget
+from crm_assets.request_budget import RequestBudget, seconds_from_now
 from crm_assets.sandbox.server import Fault, Sandbox
 from crm_assets.sandbox.traffic import Latency, Traffic
 from crm_assets.source_builder import http_session
@@ -203,3 +204,30 @@ def test_parallel_extraction_under_cpu_load_loads_every_row_once(
             _assert_exact(sandbox, _config(configs, "party_crm"), duckdb_path)
         burners.terminate()
         del burning
+
+
+def test_an_unknown_plan_is_followed_from_the_apis_headers_without_running_out_of_retries(
+    sandbox: Sandbox, configs: list[SourceConfig], instance: dg.DagsterInstance,
+    duckdb_path: Path, monkeypatch: pytest.MonkeyPatch,
+):
+    """No client-side limit, an API allowing 5 requests per 2 s: X-RateLimit-Remaining/Reset
+    pace the requests (past a 429, one request probes first); no request runs through its
+    retries (3) and every row arrives once."""
+    monkeypatch.setenv("LEAD_CRM_RATE_LIMIT", "none")
+    sandbox.traffic = Traffic(rate_limits={"lead_crm": RateLimitSpec(requests=5, per_seconds=2)})
+    sandbox.volume.overrides.update({f"lead_crm.{name}": 450 for name in ("account", "contact")})
+    result = materialize(instance, "group:lead_crm")
+    assert result.success
+    traffic = sandbox.stats_json()["sources"]["lead_crm"]
+    assert traffic["requests"] > 10 and traffic["busy_seconds"] >= 2  # it had to wait
+    assert traffic["throttled"] <= 8  # at most the first wave: max_concurrency
+    _assert_exact(sandbox, _config(configs, "lead_crm"), duckdb_path)
+
+
+def test_rate_limit_headers_read_as_seconds_from_now():
+    now = time.time()
+    assert seconds_from_now("3", now) == 3
+    assert seconds_from_now(str(int(now) + 5), now) == pytest.approx(5, abs=1)
+    assert seconds_from_now(formatdate(now + 7, usegmt=True), now) == pytest.approx(7, abs=1)
+    assert seconds_from_now("-2", now) == 0
+    assert seconds_from_now("soon", now) is None and seconds_from_now(None, now) is None
