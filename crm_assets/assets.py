@@ -1,4 +1,4 @@
-"""The asset factory: one `dlt_assets` multi-asset per source config."""
+"""The asset factory: one multi-asset per source config, an asset per dlt resource."""
 
 import inspect
 from collections.abc import Iterator
@@ -6,12 +6,12 @@ from typing import Any
 
 import dagster as dg
 import dlt
-from dagster_dlt import DagsterDltResource, dlt_assets
-from dlt.common.pipeline import LoadInfo
+from dagster_dlt.translator import DltResourceTranslatorData
 from dlt.extract.source import DltSource
 
 from crm_assets.config import SourceConfig
 from crm_assets.http_stats import HttpStats
+from crm_assets.materialization import row_counts, run_metadata, table_metadata
 from crm_assets.redaction import load_failure, redacted_logs, secret_forms
 from crm_assets.request_budget import RequestBudget
 from crm_assets.resources import DestinationResource, SourceApiResource
@@ -32,27 +32,6 @@ def api_resource_key(config: SourceConfig) -> str:
     return f"{config.name}_api"
 
 
-def _run_metadata(pipeline: dlt.Pipeline) -> dict[str, Any]:
-    trace = pipeline.last_trace
-    load_ids = trace.last_load_info.loads_ids if trace and trace.last_load_info else []
-    return {
-        "load_id": ",".join(load_ids),
-        "duration_seconds": round((trace.finished_at - trace.started_at).total_seconds(), 3),
-    }
-
-
-def _row_counts(pipeline: dlt.Pipeline, tables: list[str]) -> dict[str, int]:
-    """Rows now in each destination table; 0 where dlt made no table (no row ever came)."""
-    existing = set(pipeline.default_schema.data_table_names()) if pipeline.default_schema_name else set()
-    counts = dict.fromkeys(tables, 0)
-    with pipeline.sql_client() as client:
-        for table in tables:
-            if table in existing:
-                query = f"select count(*) from {client.make_qualified_table_name(table)}"
-                counts[table] = client.execute_sql(query)[0][0]
-    return counts
-
-
 def _selected(context: dg.AssetExecutionContext, source: DltSource) -> DltSource:
     """The dlt resources behind the selected assets (key `[source, resource]`)."""
     if not context.is_subset:
@@ -66,7 +45,7 @@ def run_in_steps(
     destination: DestinationResource,
     budget: RequestBudget,
     full_refresh: bool,
-) -> tuple[LoadInfo, dict[str, int]]:
+) -> dict[str, int]:
     """dlt's `pipeline.run`, step by step, so that only the steps that connect to the
     destination take a turn at it (`exclusive_connection`): sources fetch at the same time,
     even into one DuckDB file. Like dagster-dlt, start from the state kept in the destination
@@ -82,21 +61,19 @@ def run_in_steps(
     )
     pipeline.normalize()
     with destination.exclusive_connection():
-        load_info = pipeline.load()
-        load_info.raise_on_failed_jobs()
-        return load_info, _row_counts(pipeline, list(source.selected_resources))
+        pipeline.load().raise_on_failed_jobs()
+        return row_counts(pipeline, list(source.selected_resources))
 
 
 def build_source_assets(source: SourceConfig, destination_name: str) -> dg.AssetsDefinition:
     """All resources of one source as one multi-asset; a run builds the real source from the
     source's API resource, so loading definitions needs no secret and sends no request."""
     api_key = api_resource_key(source)
-    translator = CrmDltTranslator(source)
+    translator = CrmDltTranslator(source, destination_name)
 
     def load_source(
         context: dg.AssetExecutionContext,
         config: LoadConfig,
-        dlt: DagsterDltResource,
         destination: DestinationResource,
         **api: SourceApiResource,
     ) -> Iterator[Any]:
@@ -114,7 +91,7 @@ def build_source_assets(source: SourceConfig, destination_name: str) -> dg.Asset
         dlt_source = _selected(context, source_api.build_source(source, session))
         with destination.exclusive_pipeline(source.name) as pipeline, redacted_logs(secrets):
             try:
-                load_info, row_counts = run_in_steps(
+                rows_in_tables = run_in_steps(
                     pipeline, dlt_source, destination, budget, full_refresh
                 )
             except Exception as error:
@@ -122,26 +99,34 @@ def build_source_assets(source: SourceConfig, destination_name: str) -> dg.Asset
                 raise load_failure(
                     source.name, error, secrets, http_stats.last_response
                 ) from None
-        run_metadata = {**_run_metadata(pipeline), **budget.metadata()}
-        for resource_name, resource in dlt_source.selected_resources.items():
+        shared = {**run_metadata(pipeline), **budget.metadata()}
+        for resource_name in dlt_source.selected_resources:
+            table = table_metadata(pipeline, resource_name, rows_in_tables[resource_name])
+            fetched = http_stats.metadata(resource_name)
+            context.log.info(
+                f"{source.name}/{resource_name}: {table['rows_loaded'].value} rows loaded from "
+                f"{fetched['pages_fetched']} pages; {table['dagster/table_name']} holds "
+                f"{rows_in_tables[resource_name]} rows"
+            )
             yield dg.MaterializeResult(
                 asset_key=dg.AssetKey([source.name, resource_name]),
-                metadata={
-                    **dlt.extract_resource_metadata(context, resource, load_info, pipeline),
-                    "dagster/row_count": dg.MetadataValue.int(row_counts[resource_name]),
-                    **http_stats.metadata(resource_name),
-                    **run_metadata,
-                },
+                metadata={**table, **fetched, **shared},
             )
 
     _declare_api_parameter(load_source, api_key)
-    return dlt_assets(
-        dlt_source=placeholder_source(source),
-        dlt_pipeline=dlt.pipeline(
-            pipeline_name=source.name, dataset_name=source.name, destination=destination_name
-        ),
+    # dagster-dlt's `dlt_assets` is this multi_asset plus its own objects (source, pipeline,
+    # translator) in every asset's metadata, for a `DagsterDltResource.run` this factory does not
+    # use (it runs dlt step by step); the UI would list them as unserializable. No dlt pipeline
+    # either: it would create a working directory each time the code location loads.
+    return dg.multi_asset(
         name=source.name,
-        dagster_dlt_translator=translator,
+        specs=[
+            translator.get_asset_spec(
+                DltResourceTranslatorData(resource=resource, pipeline=None)
+            )
+            for resource in placeholder_source(source).selected_resources.values()
+        ],
+        can_subset=True,
         pool=f"crm_source/{source.name}",
     )(load_source)
 

@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 import dagster as dg
-from dagster_dlt import DagsterDltResource
 
 from crm_assets.assets import api_resource_key, build_source_assets
 from crm_assets.checks import build_source_checks
@@ -47,7 +46,6 @@ def build_definitions(configs_dir: Path | None = None) -> dg.Definitions:
             run_failure_alert_sensor(configs),
         ],
         resources={
-            "dlt": DagsterDltResource(),
             "destination": destination,
             "alerts": AlertWebhookResource.from_env(),
             **{api_resource_key(c): SourceApiResource.from_env(c) for c in configs},

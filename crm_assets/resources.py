@@ -12,7 +12,6 @@ from urllib.parse import urlparse
 import dagster as dg
 import dlt
 import requests
-from dlt.common.pipeline import get_dlt_pipelines_dir
 from dlt.extract.source import DltSource
 from pydantic import TypeAdapter
 
@@ -21,6 +20,9 @@ from crm_assets.request_budget import RequestBudget
 from crm_assets.source_builder import build_source
 
 DEFAULT_DUCKDB_PATH = "data/crm.duckdb"
+# dlt's own default (~/.dlt/pipelines) is shared by every checkout and instance on a machine:
+# their state, lock files and destinations would mix.
+DEFAULT_PIPELINES_DIR = "data/dlt_pipelines"
 
 
 class SourceApiResource(dg.ConfigurableResource):
@@ -93,12 +95,14 @@ class DestinationResource(dg.ConfigurableResource):
 
     `destination` is any dlt destination name; `postgres` takes its credentials from
     `postgres_url` (CRM_POSTGRES_URL) or from dlt's own DESTINATION__POSTGRES__CREDENTIALS.
+    dlt's working directory is `pipelines_dir` (CRM_PIPELINES_DIR), inside the project's data
+    directory by default.
     """
 
     destination: str = "duckdb"
     duckdb_path: str = DEFAULT_DUCKDB_PATH
     postgres_url: str | None = None
-    pipelines_dir: str | None = None
+    pipelines_dir: str = DEFAULT_PIPELINES_DIR
 
     @classmethod
     def from_env(cls) -> DestinationResource:
@@ -141,7 +145,7 @@ class DestinationResource(dg.ConfigurableResource):
             pipeline_name=source_name,
             dataset_name=source_name,
             destination=self._dlt_destination(),
-            pipelines_dir=self.pipelines_dir,
+            pipelines_dir=str(Path(self.pipelines_dir).resolve()),
         )
 
     @property
@@ -155,7 +159,7 @@ class DestinationResource(dg.ConfigurableResource):
         """The source's pipeline, held across processes: two runs of one source never share
         dlt's working directory (dagster #21022) nor merge at once. Pools do the same across
         machines (dagster.prod.yaml)."""
-        with _file_lock(Path(self.pipelines_dir or get_dlt_pipelines_dir()) / f"{source_name}.lock"):
+        with _file_lock(Path(self.pipelines_dir).resolve() / f"{source_name}.lock"):
             yield self.pipeline(source_name)
 
     @contextmanager

@@ -26,6 +26,7 @@ def catch_up_sensor(
     run, a daemon that was down), at most once per window; the cursor keeps the last request.
     `clock` lets tests look at the instance from a later time."""
     window = timedelta(hours=config.freshness_hours)
+    window_text = f"{config.freshness_hours:g} hours"
     keys = [dg.AssetKey([config.name, resource.name]) for resource in config.resources]
 
     @dg.sensor(
@@ -33,7 +34,7 @@ def catch_up_sensor(
         job=job,
         minimum_interval_seconds=300,
         default_status=dg.DefaultSensorStatus(automation_default_status().value),
-        description=f"Re-loads {config.name} assets not materialized within {window}.",
+        description=f"Re-loads {config.name} assets not materialized within {window_text}.",
     )
     def catch_up(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
         now = clock()
@@ -47,7 +48,7 @@ def catch_up_sensor(
             if latest.get(key) is None or now - latest[key].timestamp > window.total_seconds()
         ]
         if not stale:
-            return dg.SkipReason(f"every {config.name} asset was materialized within {window}")
+            return dg.SkipReason(f"every {config.name} asset was materialized within {window_text}")
         return dg.SensorResult(
             run_requests=[
                 dg.RunRequest(

@@ -18,7 +18,7 @@ def describe_endpoint(config: SourceConfig, resource: ResourceSpec) -> str:
     paginator = endpoint.paginator or config.resource_defaults.endpoint.paginator
     text = f"GET {endpoint.path}"
     if endpoint.data_selector:
-        text += f", rows at `{endpoint.data_selector}`"
+        text += f", rows at {endpoint.data_selector}"
     if paginator:
         text += f", paginated by {paginator.type}"
     if resource.for_each:
@@ -38,6 +38,7 @@ class CrmDltTranslator(DagsterDltTranslator):
     """
 
     config: SourceConfig
+    destination_name: str
 
     def asset_key(self, resource_name: str) -> dg.AssetKey:
         return dg.AssetKey([self.config.name, resource_name])
@@ -45,9 +46,11 @@ class CrmDltTranslator(DagsterDltTranslator):
     def get_asset_spec(self, data: DltResourceTranslatorData) -> dg.AssetSpec:
         config = self.config
         resource = config.resource(data.resource.name)
-        description = resource.description or (
-            f"`{resource.name}` from {config.name}: {config.description}\n\n"
-            f"{describe_endpoint(config, resource)}."
+        # The catalog previews the first line: what this resource is, then where it comes from.
+        summary = resource.description or resource.name.replace("_", " ").capitalize()
+        description = (
+            f"{summary}: {describe_endpoint(config, resource)}.\n\n"
+            f"From {config.name}: {config.description}"
         )
         return (
             super()
@@ -58,10 +61,17 @@ class CrmDltTranslator(DagsterDltTranslator):
                 deps=[self.asset_key(resource.parent)] if resource.parent else [],
                 description=description,
                 owners=config.owners,
+                kinds={"dlt", self.destination_name},
                 tags={"crm/source": config.name, "crm/auth": config.auth.type},
                 freshness_policy=dg.FreshnessPolicy.time_window(
                     fail_window=timedelta(hours=config.freshness_hours)
                 ),
             )
-            .merge_attributes(metadata={"endpoint": describe_endpoint(config, resource)})
+            .merge_attributes(
+                metadata={
+                    "endpoint": describe_endpoint(config, resource),
+                    "dagster/storage_kind": self.destination_name,
+                    "dagster/table_name": f"{config.name}.{resource.name}",
+                }
+            )
         )

@@ -46,3 +46,21 @@ def test_the_code_location_loads_with_no_secret_and_no_network():
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
     )
     assert output.stdout.strip() == "90"
+
+
+def test_the_catalog_preview_says_what_each_asset_is_and_hides_no_unserializable_object():
+    defs = build_definitions()
+    graph = defs.resolve_asset_graph()
+    first_lines = {}
+    for key in graph.get_all_asset_keys():
+        spec = defs.resolve_assets_def(key).specs_by_key[key]
+        first_lines[key] = spec.description.splitlines()[0]
+        assert "`" not in spec.description, key
+        assert not any(name.startswith("dagster_dlt/") for name in spec.metadata), key
+    assert len(set(first_lines.values())) == len(first_lines) == 90
+    assert first_lines[dg.AssetKey(["party_crm", "custom_fields"])].startswith("Custom fields: GET ")
+
+
+def test_the_catch_up_sensor_states_its_window_in_hours():
+    sensor = build_definitions().resolve_sensor_def("lead_crm_catch_up")
+    assert sensor.description == "Re-loads lead_crm assets not materialized within 26 hours."

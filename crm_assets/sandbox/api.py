@@ -149,7 +149,6 @@ def _route_pattern(base_path: str, resource: ResourceSpec) -> re.Pattern[str]:
     regex, position = "", 0
     for match in re.finditer(r"\{([^{}]+)\}", path):
         regex += re.escape(path[position : match.start()])
-        placeholder = match.group(1)
         if PARENT_REFERENCE.fullmatch(match.group(0)):
             regex += r"(?P<parent_id>\d+)"
         else:
