@@ -12,9 +12,9 @@ $(VENV)/installed: pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[test]'
 	touch $@
 
-$(DAGSTER_HOME)/dagster.yaml:
+$(DAGSTER_HOME)/dagster.yaml: dagster.local.yaml
 	mkdir -p $(DAGSTER_HOME)
-	cp dagster.yaml $@
+	cp dagster.local.yaml $@
 
 demo: $(VENV)/installed $(DAGSTER_HOME)/dagster.yaml
 	$(VENV)/bin/python -m crm_assets.demo

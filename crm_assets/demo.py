@@ -1,7 +1,9 @@
 """`python -m crm_assets.demo`: every source, against the sandbox, into DuckDB, through the CLI.
 
-Starts the sandbox on 127.0.0.1, runs `dagster asset materialize --select '*'` with the env
-pointing every source at it, then prints the row count of every table it loaded.
+Starts the sandbox on 127.0.0.1 and runs `dagster asset materialize --select '*'` with the env
+pointing every source at it. The CLI's full event log goes to a file; the terminal shows a line
+per source as its step starts and ends (rows, requests, seconds) and as its checks finish, read
+from the instance's event log, then the row count of every table loaded.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 
 from crm_assets.config import load_source_configs
@@ -20,6 +24,14 @@ from crm_assets.definitions import CONFIGS_DIR
 from crm_assets.resources import DEFAULT_DUCKDB_PATH
 from crm_assets.sandbox.api import Volume
 from crm_assets.sandbox.server import Sandbox
+
+PROGRESS_EVENTS = {
+    dg.DagsterEventType.STEP_START,
+    dg.DagsterEventType.STEP_SUCCESS,
+    dg.DagsterEventType.STEP_FAILURE,
+    dg.DagsterEventType.ASSET_MATERIALIZATION,
+    dg.DagsterEventType.ASSET_CHECK_EVALUATION,
+}
 
 
 def dataset_row_counts(duckdb_path: Path, source: str) -> dict[str, int]:
@@ -45,24 +57,83 @@ def print_row_counts(duckdb_path: Path, sources: list[str]) -> None:
             print(f"  {table:32} {rows:>9}")
 
 
+class RunProgress:
+    """Prints a line per source when its step starts, ends or fails and when its checks end."""
+
+    def __init__(self, instance: dg.DagsterInstance, started_after: float) -> None:
+        self.instance = instance
+        self.started_after = started_after
+        self.run_id: str | None = None
+        self.seen = 0
+        self.rows: Counter[str] = Counter()
+        self.requests: Counter[str] = Counter()
+        self.checks: dict[str, Counter[str]] = {}
+
+    def poll(self) -> None:
+        if self.run_id is None:
+            runs = self.instance.get_run_records(limit=1)
+            if not runs or runs[0].create_timestamp.timestamp() < self.started_after:
+                return
+            self.run_id = runs[0].dagster_run.run_id
+        entries = self.instance.all_logs(self.run_id, of_type=PROGRESS_EVENTS)
+        for entry in entries[self.seen :]:
+            self._show(entry.dagster_event, entry.timestamp)
+        self.seen = len(entries)
+
+    def _show(self, event: dg.DagsterEvent, timestamp: float) -> None:
+        step = event.step_key or ""
+        source = step.removesuffix("_checks")
+        elapsed = f"{timestamp - self.started_after:6.1f} s"
+        if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
+            metadata = event.step_materialization_data.materialization.metadata
+            self.rows[source] += metadata["rows_loaded"].value
+            self.requests[source] = metadata["source_requests"].value  # the source's, once
+        elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+            passed = event.event_specific_data.passed
+            self.checks.setdefault(source, Counter())["passed" if passed else "failed"] += 1
+        elif event.event_type == dg.DagsterEventType.STEP_START:
+            print(f"{elapsed}  {step:26} started", flush=True)
+        elif event.event_type == dg.DagsterEventType.STEP_FAILURE:
+            print(f"{elapsed}  {step:26} FAILED (see the log)", flush=True)
+        elif step.endswith("_checks"):
+            checks = self.checks.get(source, Counter())
+            print(f"{elapsed}  {step:26} {checks['passed']} checks passed, "
+                  f"{checks['failed']} failed", flush=True)
+        else:
+            print(f"{elapsed}  {step:26} {self.rows[source]:>9,} rows loaded, "
+                  f"{self.requests[source]:,} requests", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=20_000, help="rows over all resources")
     args = parser.parse_args()
     configs = load_source_configs(CONFIGS_DIR)
     duckdb_path = Path(os.environ.get("CRM_DUCKDB_PATH", DEFAULT_DUCKDB_PATH))
-    with Sandbox(configs, volume=Volume.spread(args.records, configs)) as sandbox:
-        print(f"sandbox serving {len(configs)} APIs at {sandbox.url}", flush=True)
+    log_path = duckdb_path.parent / "demo-run.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    # The run and this progress read one instance (`make demo` sets DAGSTER_HOME).
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(".dagster_home").resolve())))
+    home.mkdir(parents=True, exist_ok=True)
+    with Sandbox(configs, volume=Volume.spread(args.records, configs)) as sandbox, \
+            dg.DagsterInstance.get() as instance, log_path.open("w") as log:
+        print(f"sandbox serving {len(configs)} APIs at {sandbox.url}; the run's full log: "
+              f"{log_path}", flush=True)
         env = {**os.environ, **sandbox.env(), "CRM_DUCKDB_PATH": str(duckdb_path)}
-        started = time.perf_counter()
+        started = time.time()
         command = [
             sys.executable, "-m", "dagster", "asset", "materialize",
             "-m", "crm_assets.definitions", "--select", "*",
         ]
-        finished = subprocess.run(command, env=env)
-        elapsed = time.perf_counter() - started
-    if finished.returncode != 0:
-        sys.exit(f"materialization failed (exit {finished.returncode}); see the log above")
+        run = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        progress = RunProgress(instance, started)
+        while run.poll() is None:
+            progress.poll()
+            time.sleep(0.5)
+        progress.poll()
+        elapsed = time.time() - started
+    if run.returncode != 0:
+        sys.exit(f"materialization failed (exit {run.returncode}); see {log_path}")
     print(f"\nmaterialized {sum(len(c.resources) for c in configs)} assets in {elapsed:.1f} s "
           f"into {duckdb_path}")
     print_row_counts(duckdb_path, [config.name for config in configs])

@@ -1,0 +1,42 @@
+"""`make demo`'s program as a person sees it: a line per source, the full log in a file."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from crm_assets.config import SourceConfig
+
+
+@pytest.mark.slow
+def test_the_demo_shows_a_line_per_source_and_writes_the_full_log_to_a_file(
+    tmp_path: Path, configs: list[SourceConfig]
+):
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+        "CRM_DUCKDB_PATH": str(tmp_path / "data" / "crm.duckdb"),
+        "CRM_PIPELINES_DIR": str(tmp_path / "data" / "dlt_pipelines"),
+    }
+    finished = subprocess.run(
+        [sys.executable, "-m", "crm_assets.demo", "--records", "2000"],
+        env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert finished.returncode == 0, finished.stdout[-2000:] + finished.stderr[-2000:]
+    shown = finished.stdout
+    for config in configs:
+        assert re.search(rf"\d s  {config.name} +started", shown), config.name
+        assert re.search(rf"\d s  {config.name} +[\d,]+ rows loaded, [\d,]+ requests", shown)
+        assert re.search(rf"{config.name}_checks +\d+ checks passed, 0 failed", shown)
+    assert "DEBUG" not in shown and "materialized 90 assets" in shown
+    log = tmp_path / "data" / "demo-run.log"
+    assert f"the run's full log: {log}" in shown
+    assert "RUN_SUCCESS" in log.read_text()
+    # One INFO line per resource says what it loaded.
+    assert re.search(r"INFO .* lead_crm/lead: \d+ rows loaded from \d+ pages", log.read_text())
+    assert len(shown.splitlines()) < 150
