@@ -4,6 +4,7 @@ headless Chromium (Debian's, driven by Playwright) rendering the asset graph and
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -16,6 +17,8 @@ import pytest
 import requests
 
 from crm_assets.config import SourceConfig
+from crm_assets.sandbox.server import Sandbox
+from crm_assets_tests.helpers import query
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -33,9 +36,15 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def webserver_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("dagster_home")
     (home / "dagster.yaml").write_text((REPO / "dagster.local.yaml").read_text())
+    return home
+
+
+@pytest.fixture(scope="module")
+def webserver(webserver_home: Path) -> Iterator[str]:
+    home = webserver_home
     port = _free_port()
     env = {**os.environ, "DAGSTER_HOME": str(home)}
     process = subprocess.Popen(
@@ -103,9 +112,43 @@ def test_graphql_lists_assets_groups_lineage_checks_jobs_schedules_and_sensors(
     }
 
 
-def test_chromium_renders_the_asset_graph_and_an_assets_checks_tab(webserver: str, tmp_path: Path):
+def _require_chromium() -> None:
     if not shutil.which(CHROMIUM) and not os.environ.get("CRM_REQUIRE_BROWSER"):
         pytest.skip(f"{CHROMIUM} is not installed (CI installs it and sets CRM_REQUIRE_BROWSER)")
+
+
+def test_chromium_shows_the_loaded_tables_row_count_and_name_on_the_asset_page(
+    webserver: str, webserver_home: Path, sandbox: Sandbox, duckdb_path: Path, tmp_path: Path
+):
+    _require_chromium()
+    from playwright.sync_api import expect, sync_playwright
+
+    sandbox.volume.overrides["lead_crm.lead"] = 37
+    finished = subprocess.run(
+        [sys.executable, "-m", "dagster", "asset", "materialize", "-m", LOCATION,
+         "--select", "lead_crm/lead"],
+        cwd=REPO, env={**os.environ, "DAGSTER_HOME": str(webserver_home)},
+        capture_output=True, text=True, timeout=300,
+    )
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    (table_rows,) = query(duckdb_path, "select count(*) from lead_crm.lead")[0]
+    assert table_rows == 37
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 1400})
+        page.set_default_timeout(60_000)
+        page.goto(f"{webserver}/assets/lead_crm/lead")
+        expect(page.get_by_text("Row count", exact=True)).to_be_visible()
+        expect(page.get_by_text("lead_crm.lead", exact=True).first).to_be_visible()
+        shown = re.search(r"Row count\s+([\d,]+)", page.inner_text("body"))
+        page.screenshot(path=tmp_path / "lead_asset_page.png")
+        browser.close()
+    assert shown and int(shown.group(1).replace(",", "")) == table_rows
+
+
+def test_chromium_renders_the_asset_graph_and_an_assets_checks_tab(webserver: str, tmp_path: Path):
+    _require_chromium()
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as playwright:
