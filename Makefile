@@ -22,5 +22,7 @@ demo: $(VENV)/installed $(DAGSTER_HOME)/dagster.yaml
 test: $(VENV)/installed
 	$(VENV)/bin/python -m pytest -n 2
 
+# `dg dev` (what `dagster dev` now points to) loads the code location named in pyproject.toml's
+# [tool.dg], the same as workspace.yaml's; VIRTUAL_ENV tells dg the project's .venv is in use.
 dev: $(VENV)/installed $(DAGSTER_HOME)/dagster.yaml
-	$(VENV)/bin/dagster dev -w workspace.yaml
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/dg dev
