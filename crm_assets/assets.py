@@ -1,13 +1,12 @@
 """The asset factory: one multi-asset per source config, an asset per dlt resource."""
 
-import inspect
 from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
 import dlt
 from dagster_dlt.translator import DltResourceTranslatorData
-from dlt.extract.source import DltSource
+from dlt.sources import DltSource
 
 from crm_assets.config import SourceConfig
 from crm_assets.http_stats import HttpStats
@@ -71,13 +70,9 @@ def build_source_assets(source: SourceConfig, destination_name: str) -> dg.Asset
     api_key = api_resource_key(source)
     translator = CrmDltTranslator(source, destination_name)
 
-    def load_source(
-        context: dg.AssetExecutionContext,
-        config: LoadConfig,
-        destination: DestinationResource,
-        **api: SourceApiResource,
-    ) -> Iterator[Any]:
-        source_api = api[api_key]
+    def load_source(context: dg.AssetExecutionContext, config: LoadConfig) -> Iterator[Any]:
+        destination: DestinationResource = context.resources.destination
+        source_api: SourceApiResource = getattr(context.resources, api_key)
         base_url = source_api.validated_base_url(source)
         budget = source_api.request_budget(source)
         http_stats = HttpStats(source, base_url)
@@ -113,7 +108,6 @@ def build_source_assets(source: SourceConfig, destination_name: str) -> dg.Asset
                 metadata={**table, **fetched, **shared},
             )
 
-    _declare_api_parameter(load_source, api_key)
     # dagster-dlt's `dlt_assets` is this multi_asset plus its own objects (source, pipeline,
     # translator) in every asset's metadata, for a `DagsterDltResource.run` this factory does not
     # use (it runs dlt step by step); the UI would list them as unserializable. No dlt pipeline
@@ -128,14 +122,7 @@ def build_source_assets(source: SourceConfig, destination_name: str) -> dg.Asset
         ],
         can_subset=True,
         pool=f"crm_source/{source.name}",
+        # Each source has its own API resource key, so it cannot be a typed parameter (and
+        # Dagster takes resources from the decorator or from parameters, not both).
+        required_resource_keys={api_key, "destination"},
     )(load_source)
-
-
-def _declare_api_parameter(function: Any, api_key: str) -> None:
-    """Dagster infers a step's resources from its parameters; each source needs its own key."""
-    signature = inspect.signature(function)
-    parameters = [p for p in signature.parameters.values() if p.kind != p.VAR_KEYWORD]
-    parameters.append(
-        inspect.Parameter(api_key, inspect.Parameter.KEYWORD_ONLY, annotation=SourceApiResource)
-    )
-    function.__signature__ = signature.replace(parameters=parameters)

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from dlt.common import logger
+import dagster as dg
 
 from crm_assets.config import RateLimitSpec
 
@@ -136,7 +136,7 @@ class RequestBudget:
             if now >= self._paused_until:  # one episode shrinks the budget once
                 if self._capacity is not None and self._capacity > 1:
                     self._capacity = max(1, int(self._capacity * SHRINK_ON_429))
-                logger.warning(
+                dg.get_dagster_logger().warning(
                     f"{self.source}: the API answered 429; pausing its requests as it asks"
                     + (f", budget now {self._capacity} per {self._window:g} s" if self._capacity else "")
                 )

@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 import dagster as dg
 import dlt
 import requests
-from dlt.extract.source import DltSource
+from dlt.sources import DltSource
 from pydantic import TypeAdapter
 
 from crm_assets.config import MaxConcurrency, RateLimitSpec, SourceConfig, validate_base_url

@@ -6,8 +6,7 @@ import os
 from typing import Any
 
 import dlt
-from dlt.common.schema import Schema
-from dlt.extract.source import DltSource
+from dlt.sources import DltSource
 from dlt.sources.helpers.requests import Client
 from dlt.sources.rest_api import rest_api_source
 from requests.utils import get_environ_proxies
@@ -159,7 +158,7 @@ def placeholder_source(config: SourceConfig) -> DltSource:
     resolution, ~8x faster to load. Runs build the real source from the API resource; tests
     assert both hold the same resources and that every valid config builds in dlt."""
     return DltSource(
-        Schema(config.name),
+        dlt.Schema(config.name),
         config.name,
         [dlt.resource([], name=resource.name) for resource in config.resources],
     )
