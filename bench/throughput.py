@@ -45,7 +45,7 @@ it and stage 3i (the same CLI, fresh DuckDB) against the instant one, the refere
 and 5 are skipped (they do not depend on the network). After stage 3 it prints, per source
 from the slow sandbox's own counters: requests, 429s, peak and mean requests in flight, the
 rate achieved against the budget, and the run's wall against the budget floor (max over
-sources of requests / R) and against the latency target (3i + 25% of requests x latency).
+sources of the windows its requests need) and against the latency target (3i + 25% of requests x latency).
 Stage 3's client budget (`<SOURCE>_RATE_LIMIT`) is the API's limit, or none where the API has
 none (every stage against the instant sandbox runs without one).
 """
@@ -1143,7 +1143,8 @@ def traffic_report(results: dict[str, Any]) -> None:
         if limit:
             requests_, seconds = limit.split("/")
             per_second = int(requests_) / float(seconds)
-            floors.append(t["accepted"] / per_second)
+            # N requests per S-second window: r requests need ceil(r / N) - 1 full windows.
+            floors.append((-(-t["accepted"] // int(requests_)) - 1) * float(seconds))
         achieved = t.get("accepted_rate")
         print(f"{source:18} {t['requests']:8d} {t['throttled']:5d} {t['peak_in_flight']:5d} "
               f"{t['mean_in_flight']:6.2f} {t['busy_seconds']:7.1f} {fmt(achieved, '7.2f')} "
@@ -1156,7 +1157,7 @@ def traffic_report(results: dict[str, Any]) -> None:
           f"{sum(t['throttled'] for t in traffic.values())} answered 429, up to "
           f"{stage3.get('peak_sources_in_flight')} sources in flight at once; wall {fmt(wall, '.1f')} s")
     if floors:
-        print(f"budget floor (max over sources of requests / R): {max(floors):.1f} s; "
+        print(f"budget floor (max over sources of (ceil(requests / N) - 1) x S): {max(floors):.1f} s; "
               f"wall / floor = {fmt(wall / max(floors) if wall and max(floors) else None, '.2f')}")
     if latency_s and stage3i.get("wall_s") and wall:
         target = stage3i["wall_s"] + 0.25 * requests_total * latency_s

@@ -6,9 +6,10 @@ attempt). The window is the API's, stretched by `headroom`: the API counts reque
 arrive, we count them as they leave, and a request that left late would otherwise land in the
 same API window as one sent a window later. A 429 pauses every request of the source for its
 `Retry-After` and shrinks the budget by a fifth for the rest of the run (the account's real
-plan is smaller than configured), then lets one request go first. Where the API says what is
-left of its window (`X-RateLimit-Remaining` and `-Reset`), no more than that is sent before the
-reset: other clients of the same account spend it too.
+plan is smaller than configured), then lets one request go first. Where no budget is
+configured, or a 429 proved the configured one wrong (other clients of the account spend it
+too), no more is sent than the API says is left of its window (`X-RateLimit-Remaining`) before
+it resets (`X-RateLimit-Reset`).
 """
 
 from __future__ import annotations
@@ -70,6 +71,9 @@ class RequestBudget:
         # flight), spent by each send until `_api_reset_at`; None: the API has not said.
         self._api_allowance: int | None = None
         self._api_reset_at = 0.0
+        # A configured budget that has drawn no 429 is the API's own window counted exactly;
+        # the headers' reset (whole seconds, stamped at the API) would only wait longer.
+        self._follow_api_headers = rate_limit is None
         self._slots = threading.BoundedSemaphore(max_concurrency)
         self._lock = threading.Lock()
         self._clock, self._sleep = clock, sleep
@@ -146,6 +150,9 @@ class RequestBudget:
             pause = seconds_from_now(headers.get("Retry-After"), epoch) or 0.0
             self._paused_until = max(self._paused_until, now + pause)
             self._api_allowance, self._api_reset_at = 1, float("inf")
+            self._follow_api_headers = True
+            return
+        if not self._follow_api_headers:
             return
         remaining = headers.get("X-RateLimit-Remaining")
         reset = seconds_from_now(headers.get("X-RateLimit-Reset"), epoch)
