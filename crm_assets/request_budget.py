@@ -57,8 +57,6 @@ class RequestBudget:
         rate_limit: RateLimitSpec | None,
         max_concurrency: int,
         headroom: float = HEADROOM,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.source = source
         self.rate_limit = rate_limit
@@ -76,20 +74,15 @@ class RequestBudget:
         self._follow_api_headers = rate_limit is None
         self._slots = threading.BoundedSemaphore(max_concurrency)
         self._lock = threading.Lock()
-        self._clock, self._sleep = clock, sleep
         self.in_flight = 0
         self.peak_in_flight = 0
         self.requests = 0
         self.throttled = 0  # 429 answers received
         self.waited_seconds = 0.0  # summed over requests: time spent waiting for the budget
 
-    @property
-    def capacity(self) -> int | None:
-        return self._capacity
-
     def _wait_for_turn(self) -> float:
         """Seconds until a request may be sent; 0 records it as sent now."""
-        now = self._clock()
+        now = time.monotonic()
         while self._sent and self._sent[0] <= now - self._window:
             self._sent.popleft()
         wait = self._paused_until - now
@@ -98,7 +91,7 @@ class RequestBudget:
         if self._api_allowance is not None and now >= self._api_reset_at:
             self._api_allowance = None
         if self._api_allowance is not None and self._api_allowance <= 0:
-            # Until the API's window resets, or (after a 429) until the probe's answer.
+            # Look again shortly: the API's window resets, or (after a 429) the probe answers.
             wait = max(wait, min(self._api_reset_at - now, PROBE_POLL_SECONDS))
         if wait > 0:
             return wait
@@ -113,16 +106,16 @@ class RequestBudget:
 
     def acquire(self) -> None:
         """Block until a request may go: a slot free, the window not full, no pause."""
-        started = self._clock()
+        started = time.monotonic()
         self._slots.acquire()
         while True:
             with self._lock:
                 wait = self._wait_for_turn()
             if wait <= 0:
                 break
-            self._sleep(wait)
+            time.sleep(wait)
         with self._lock:
-            self.waited_seconds += self._clock() - started
+            self.waited_seconds += time.monotonic() - started
 
     def release(self, response: Any | None) -> None:
         """Free the slot and learn from the answer's rate-limit headers."""
@@ -134,7 +127,7 @@ class RequestBudget:
 
     def _observe(self, response: Any) -> None:
         headers = response.headers
-        now, epoch = self._clock(), time.time()
+        now, epoch = time.monotonic(), time.time()
         if response.status_code == 429:
             self.throttled += 1
             if now >= self._paused_until:  # one episode shrinks the budget once
