@@ -984,6 +984,7 @@ def main() -> None:
             if api is slow_api:
                 measured["traffic"] = api_stats["sources"]
                 measured["peak_sources_in_flight"] = api_stats["peak_sources_in_flight"]
+                measured["sources_fetching_at_once"] = api_stats["sources_fetching_at_once"]
             stages[stage] = measured
             if measured["returncode"] != 0:
                 print(f"stage {stage} failed (exit {measured['returncode']}"
@@ -1155,7 +1156,8 @@ def traffic_report(results: dict[str, Any]) -> None:
     wall = stage3.get("wall_s")
     print(f"all sources: {requests_total} requests, "
           f"{sum(t['throttled'] for t in traffic.values())} answered 429, up to "
-          f"{stage3.get('peak_sources_in_flight')} sources in flight at once; wall {fmt(wall, '.1f')} s")
+          f"{stage3.get('peak_sources_in_flight')} sources in flight and "
+          f"{stage3.get('sources_fetching_at_once')} fetching at once; wall {fmt(wall, '.1f')} s")
     if floors:
         print(f"budget floor (max over sources of (ceil(requests / N) - 1) x S): {max(floors):.1f} s; "
               f"wall / floor = {fmt(wall / max(floors) if wall and max(floors) else None, '.2f')}")

@@ -137,6 +137,7 @@ class Sandbox:
             **self.stats.as_json(),
             "sources": self.traffic.as_json(),
             "peak_sources_in_flight": self.traffic.peak_sources_in_flight,
+            "sources_fetching_at_once": self.traffic.sources_fetching_at_once(),
         }
 
     def start(self) -> Sandbox:

@@ -176,3 +176,20 @@ class Traffic:
     def peak_sources_in_flight(self) -> int:
         """The most sources that had a request in flight at one instant."""
         return self._peak_sources
+
+    def sources_fetching_at_once(self) -> int:
+        """The most sources between their first request and their last answer at one time (a
+        source pacing itself to a rate limit has nothing in flight between requests, yet is
+        still fetching)."""
+        with self._lock:
+            spans = [
+                (t.first_arrival, t.last_departure or t.last_arrival)
+                for t in self.sources.values()
+                if t.first_arrival is not None
+            ]
+        edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+        most = fetching = 0
+        for _, change in edges:
+            fetching += change
+            most = max(most, fetching)
+        return most
