@@ -104,7 +104,7 @@ def build_source_assets(source: SourceConfig, destination_name: str) -> dg.Asset
                 f"{rows_in_tables[resource_name]} rows"
             )
             yield dg.MaterializeResult(
-                asset_key=dg.AssetKey([source.name, resource_name]),
+                asset_key=translator.asset_key(resource_name),
                 metadata={**table, **fetched, **shared},
             )
 

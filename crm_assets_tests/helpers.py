@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import duckdb
@@ -67,6 +69,33 @@ def expected_counts(sandbox: Sandbox, config: SourceConfig) -> dict[str, int]:
             parent_ids = iter(range(1, sandbox.volume.rows(config.name, resource.parent) + 1))
         expected[resource.name] = expected_rows(route, sandbox.volume, parent_ids)
     return expected
+
+
+def assert_tables_exact(sandbox: Sandbox, config: SourceConfig, duckdb_path: Path, when: str = "") -> None:
+    """Every table of the source holds the rows the API serves, each primary key once (dlt
+    creates no table for a resource that never yielded a row)."""
+    expected = expected_counts(sandbox, config)
+    loaded = table_counts(duckdb_path, config.name)
+    assert {name: loaded.get(name, (0, 0)) for name in expected} == {
+        name: (rows, rows) for name, rows in expected.items()
+    }, f"{config.name} {when}".strip()
+
+
+def materialization_metadata(result: dg.ExecuteInProcessResult) -> dict[str, dict[str, Any]]:
+    """What each materialization of the run recorded, by asset key (`lead_crm/lead`)."""
+    return {
+        event.asset_key.to_user_string(): {
+            name: value.value for name, value in event.materialization.metadata.items()
+        }
+        for event in result.get_asset_materialization_events()
+    }
+
+
+def free_port() -> int:
+    """A port nothing listens on (bound once, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def query(duckdb_path: Path, sql: str) -> list[tuple]:

@@ -20,27 +20,13 @@ from crm_assets.request_budget import RequestBudget, seconds_from_now
 from crm_assets.sandbox.server import Fault, Sandbox
 from crm_assets.sandbox.traffic import Latency, Traffic
 from crm_assets.source_builder import http_session
-from crm_assets_tests.helpers import expected_counts, materialize, table_counts
+from crm_assets_tests.helpers import assert_tables_exact, materialization_metadata, materialize
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def _config(configs: list[SourceConfig], name: str) -> SourceConfig:
     return next(config for config in configs if config.name == name)
-
-
-def _assert_exact(sandbox: Sandbox, config: SourceConfig, duckdb_path: Path) -> None:
-    loaded = table_counts(duckdb_path, config.name)
-    assert {name: loaded.get(name, (0, 0)) for name in expected_counts(sandbox, config)} == {
-        name: (rows, rows) for name, rows in expected_counts(sandbox, config).items()
-    }, config.name
-
-
-def _materialization_metadata(result: dg.ExecuteInProcessResult, key: str) -> dict:
-    event = next(
-        e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == key
-    )
-    return {name: value.value for name, value in event.materialization.metadata.items()}
 
 
 def test_a_source_with_a_child_path_keeps_several_requests_in_flight_never_past_its_max(
@@ -52,9 +38,9 @@ def test_a_source_with_a_child_path_keeps_several_requests_in_flight_never_past_
     assert result.success
     traffic = sandbox.stats_json()["sources"]["party_crm"]
     assert 4 <= traffic["peak_in_flight"] <= 8  # max_concurrency's default
-    _assert_exact(sandbox, _config(configs, "party_crm"), duckdb_path)
+    assert_tables_exact(sandbox, _config(configs, "party_crm"), duckdb_path)
     # What the asset page shows is what the API saw.
-    metadata = _materialization_metadata(result, "party_crm/employees")
+    metadata = materialization_metadata(result)["party_crm/employees"]
     assert metadata["source_requests"] == traffic["requests"]
     assert metadata["source_peak_requests_in_flight"] == traffic["peak_in_flight"]
     assert metadata["source_answered_429"] == 0
@@ -69,7 +55,7 @@ def test_max_concurrency_from_the_env_caps_requests_in_flight(
     sandbox.volume.overrides["party_crm.parties"] = 60
     assert materialize(instance, "group:party_crm").success
     assert sandbox.stats_json()["sources"]["party_crm"]["peak_in_flight"] == 3
-    _assert_exact(sandbox, _config(configs, "party_crm"), duckdb_path)
+    assert_tables_exact(sandbox, _config(configs, "party_crm"), duckdb_path)
 
 
 @pytest.mark.parametrize(
@@ -124,8 +110,8 @@ def test_a_429_pauses_every_request_of_the_source_for_its_retry_after(
     arrivals = sandbox.traffic.sources["lead_crm"].accepted_arrivals
     # Nothing of the source (four resources fetching in parallel) went out during the pause.
     assert max(later - earlier for earlier, later in zip(arrivals, arrivals[1:])) >= 0.95
-    assert _materialization_metadata(result, "lead_crm/account")["source_answered_429"] == 1
-    _assert_exact(sandbox, _config(configs, "lead_crm"), duckdb_path)
+    assert materialization_metadata(result)["lead_crm/account"]["source_answered_429"] == 1
+    assert_tables_exact(sandbox, _config(configs, "lead_crm"), duckdb_path)
 
 
 @pytest.mark.slow
@@ -157,7 +143,7 @@ def test_every_source_at_once_under_rate_limits_no_429_budget_reached_rows_exact
             assert traffic["accepted_rate"] >= 0.85 * 10, (source, traffic)
     assert stats["sources_fetching_at_once"] >= 2, stats
     for config in configs:
-        _assert_exact(sandbox, config, duckdb_path)
+        assert_tables_exact(sandbox, config, duckdb_path)
 
 
 def test_a_storm_on_one_resource_fails_naming_it_while_the_others_fetch_in_parallel(
@@ -197,7 +183,7 @@ def test_parallel_extraction_under_cpu_load_loads_every_row_once(
                 e.event_specific_data.error.to_string() for e in result.all_events
                 if e.is_step_failure
             ]
-            _assert_exact(sandbox, _config(configs, "party_crm"), duckdb_path)
+            assert_tables_exact(sandbox, _config(configs, "party_crm"), duckdb_path)
         burners.terminate()
         del burning
 
@@ -218,9 +204,9 @@ def test_a_plan_unknown_or_smaller_than_configured_is_paced_by_the_apis_headers(
     traffic = sandbox.stats_json()["sources"]["lead_crm"]
     assert traffic["requests"] > 10 and traffic["busy_seconds"] >= 2  # it had to wait
     assert traffic["throttled"] <= 8  # at most the first wave: max_concurrency
-    metadata = _materialization_metadata(result, "lead_crm/lead")
+    metadata = materialization_metadata(result)["lead_crm/lead"]
     assert metadata["source_answered_429"] == traffic["throttled"]
-    _assert_exact(sandbox, _config(configs, "lead_crm"), duckdb_path)
+    assert_tables_exact(sandbox, _config(configs, "lead_crm"), duckdb_path)
 
 
 def test_rate_limit_headers_read_as_seconds_from_now():

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ import pytest
 import requests
 
 from crm_assets.sandbox.server import Sandbox
-from crm_assets_tests.helpers import table_counts
+from crm_assets_tests.helpers import free_port, table_counts
 
 REPO = Path(__file__).resolve().parent.parent
 DG = Path(sys.executable).parent / "dg"
@@ -66,9 +65,7 @@ def test_dg_launch_materializes_one_asset_over_http(
 
 @pytest.mark.slow
 def test_dg_dev_serves_the_ui_with_the_code_location(tmp_path: Path):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = subprocess.Popen(
         [str(DG), "dev", "--host", "127.0.0.1", "--port", str(port)], cwd=REPO,
         env=_dg_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

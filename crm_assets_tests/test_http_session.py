@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -12,7 +11,7 @@ import dagster as dg
 import pytest
 
 from crm_assets.sandbox.server import Sandbox
-from crm_assets_tests.helpers import expected_counts, materialize, table_counts
+from crm_assets_tests.helpers import expected_counts, free_port, materialize, table_counts
 
 PROXY_VARIABLES = ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY",
                    "all_proxy", "NO_PROXY", "no_proxy"]
@@ -61,12 +60,6 @@ def no_proxy_settings(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_every_request_goes_through_the_proxy_the_environment_names(
     no_proxy_settings: None, sandbox: Sandbox, proxy: tuple[str, list[str]],
     instance: dg.DagsterInstance, duckdb_path, configs, monkeypatch: pytest.MonkeyPatch,
@@ -86,7 +79,7 @@ def test_no_proxy_sends_the_api_host_direct(
     no_proxy_settings: None, sandbox: Sandbox, instance: dg.DagsterInstance, duckdb_path, configs,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{_closed_port()}")
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     materialize(instance, 'key:"lead_crm/lead"')
     config = next(c for c in configs if c.name == "lead_crm")

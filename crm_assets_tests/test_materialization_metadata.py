@@ -7,28 +7,10 @@ from pathlib import Path
 import dagster as dg
 
 from crm_assets.sandbox.server import Sandbox
-from crm_assets_tests.helpers import materialize, query
+from crm_assets_tests.helpers import materialization_metadata, materialize, table_counts
 
 ROWS = 500
 LAG_WINDOW_ROWS = 61  # updated_at of record n is minute n; the cursor re-reads the last hour
-
-
-def _table_rows(duckdb_path: Path, table: str) -> int:
-    exists = query(
-        duckdb_path,
-        "select count(*) from information_schema.tables "
-        f"where table_schema = 'lead_crm' and table_name = '{table}'",
-    )[0][0]
-    return query(duckdb_path, f'select count(*) from lead_crm."{table}"')[0][0] if exists else 0
-
-
-def _metadata_by_table(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
-    return {
-        event.asset_key.path[-1]: {
-            name: value.value for name, value in event.materialization.metadata.items()
-        }
-        for event in result.get_asset_materialization_events()
-    }
 
 
 def test_row_count_and_table_name_are_the_tables_on_a_first_run_a_rerun_and_after_a_change(
@@ -43,10 +25,14 @@ def test_row_count_and_table_name_are_the_tables_on_a_first_run_a_rerun_and_afte
             sandbox.volume.revisions["lead_crm.lead"] = {3: 1}
         result = materialize(instance, "group:lead_crm")
         assert result.success
-        metadata = _metadata_by_table(result)
+        metadata = {
+            key.removeprefix("lead_crm/"): shown
+            for key, shown in materialization_metadata(result).items()
+        }
+        in_tables = table_counts(duckdb_path, "lead_crm")
         assert set(metadata) == {"account", "contact", "lead", "opportunity"}
         for table, shown in metadata.items():
-            assert shown["dagster/row_count"] == _table_rows(duckdb_path, table), (run, table)
+            assert shown["dagster/row_count"] == in_tables.get(table, (0, 0))[0], (run, table)
             assert shown["dagster/table_name"] == f"lead_crm.{table}"
             assert "jobs" not in shown
             assert not any("/" in str(value) and "tmp" in str(value) for value in shown.values())

@@ -14,7 +14,7 @@ from crm_assets.config import SourceConfig
 from crm_assets.definitions import CONFIGS_DIR
 from crm_assets.sandbox.server import Fault, Sandbox
 from crm_assets_tests.helpers import (
-    expected_counts,
+    assert_tables_exact,
     list_resources,
     materialize,
     page_size,
@@ -46,12 +46,7 @@ def test_every_source_loads_exact_rows_and_reruns_merge_without_duplicates(
         result = materialize(instance, "*")
         assert result.success
         for config in configs:
-            expected = expected_counts(sandbox, config)
-            loaded = table_counts(duckdb_path, config.name)
-            # dlt creates no table for a resource that never yielded a row.
-            assert {name: loaded.get(name, (0, 0)) for name in expected} == {
-                name: (rows, rows) for name, rows in expected.items()
-            }, f"{config.name} after run {run}"
+            assert_tables_exact(sandbox, config, duckdb_path, f"after run {run}")
 
     materialized = {
         event.asset_key.to_user_string()
