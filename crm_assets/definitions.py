@@ -10,23 +10,12 @@ import dagster as dg
 from crm_assets.assets import api_resource_key, build_source_assets
 from crm_assets.checks import build_source_checks
 from crm_assets.config import load_source_configs
+from crm_assets.executors import executor_from_env
 from crm_assets.resources import AlertWebhookResource, DestinationResource, SourceApiResource
 from crm_assets.schedules import source_job, source_schedule
 from crm_assets.sensors import catch_up_sensor, run_failure_alert_sensor
 
 CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
-
-
-def source_steps_executor(sources: int) -> dg.ExecutorDefinition:
-    """Every source's step at once: they wait on the APIs, not on the CPU (and on DuckDB they
-    take turns only to restore state and to load). Forked from a server that has imported this
-    code location once, a step starts in a fraction of a second instead of re-importing it."""
-    return dg.multiprocess_executor.configured(
-        {
-            "max_concurrent": max(sources, 1),
-            "start_method": {"forkserver": {"preload_modules": [__name__]}},
-        }
-    )
 
 
 def build_definitions(configs_dir: Path | None = None) -> dg.Definitions:
@@ -36,7 +25,7 @@ def build_definitions(configs_dir: Path | None = None) -> dg.Definitions:
     destination_name = DestinationResource.configured_name()
     jobs = {config.name: source_job(config) for config in configs}
     return dg.Definitions(
-        executor=source_steps_executor(len(configs)),
+        executor=executor_from_env(len(configs), destination_name),
         assets=[build_source_assets(config, destination_name) for config in configs],
         asset_checks=[build_source_checks(config) for config in configs],
         jobs=list(jobs.values()),

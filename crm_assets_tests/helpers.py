@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import duckdb
+import psycopg2
 
 from crm_assets.config import SourceConfig
 from crm_assets.definitions import build_definitions
@@ -34,30 +36,47 @@ def materialize(
     )
 
 
-def table_counts(duckdb_path: Path, source: str) -> dict[str, tuple[int, int]]:
-    """(rows, distinct primary keys) of every table of the source's dataset."""
+def table_counts(destination: Path | str, source: str) -> dict[str, tuple[int, int]]:
+    """(rows, distinct primary keys) of every table of the source's dataset, in a DuckDB file
+    (a path) or a Postgres database (a URL)."""
     counts = {}
-    with duckdb.connect(str(duckdb_path), read_only=True) as connection:
-        tables = connection.execute(
+    with _connection(destination) as connection:
+        cursor = connection.cursor()
+
+        def rows(sql: str, *params: str) -> list[tuple]:
+            if not isinstance(destination, Path):  # psycopg2's placeholders
+                sql = sql.replace("%", "%%").replace("?", "%s")
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+
+        tables = rows(
             "select table_name from information_schema.tables where table_schema = ? "
-            "and table_name not like '\\_dlt%' escape '\\' and table_name not like '%\\_\\_%' escape '\\'",
-            [source],
-        ).fetchall()
+            "and table_name not like '\\_dlt%' escape '\\' "
+            "and table_name not like '%\\_\\_%' escape '\\'",
+            source,
+        )
         for (table,) in tables:
             columns = {
                 name
-                for (name,) in connection.execute(
+                for (name,) in rows(
                     "select column_name from information_schema.columns "
                     "where table_schema = ? and table_name = ?",
-                    [source, table],
-                ).fetchall()
+                    source, table,
+                )
             }
             key = "entity, id" if "entity" in columns else "id"
-            rows, keys = connection.execute(
-                f'select count(*), count(distinct ({key})) from "{source}"."{table}"'
-            ).fetchone()
-            counts[table] = (rows, keys)
+            [counts[table]] = rows(f'select count(*), count(distinct ({key})) from "{source}"."{table}"')
     return counts
+
+
+@contextmanager
+def _connection(destination: Path | str) -> Iterator[Any]:
+    if isinstance(destination, Path):
+        with duckdb.connect(str(destination), read_only=True) as connection:
+            yield connection
+    else:
+        with closing(psycopg2.connect(destination)) as connection:
+            yield connection
 
 
 def expected_counts(sandbox: Sandbox, config: SourceConfig) -> dict[str, int]:
@@ -71,11 +90,13 @@ def expected_counts(sandbox: Sandbox, config: SourceConfig) -> dict[str, int]:
     return expected
 
 
-def assert_tables_exact(sandbox: Sandbox, config: SourceConfig, duckdb_path: Path, when: str = "") -> None:
+def assert_tables_exact(
+    sandbox: Sandbox, config: SourceConfig, destination: Path | str, when: str = ""
+) -> None:
     """Every table of the source holds the rows the API serves, each primary key once (dlt
     creates no table for a resource that never yielded a row)."""
     expected = expected_counts(sandbox, config)
-    loaded = table_counts(duckdb_path, config.name)
+    loaded = table_counts(destination, config.name)
     assert {name: loaded.get(name, (0, 0)) for name in expected} == {
         name: (rows, rows) for name, rows in expected.items()
     }, f"{config.name} {when}".strip()

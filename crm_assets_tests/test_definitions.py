@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import dagster as dg
+import pytest
 
 from crm_assets.config import SourceConfig
 from crm_assets.definitions import build_definitions
@@ -64,3 +65,17 @@ def test_the_catalog_preview_says_what_each_asset_is_and_hides_no_unserializable
 def test_the_catch_up_sensor_states_its_window_in_hours():
     sensor = build_definitions().resolve_sensor_def("lead_crm_catch_up")
     assert sensor.description == "Re-loads lead_crm assets not materialized within 26 hours."
+
+
+def test_the_executor_is_chosen_by_configuration(monkeypatch: pytest.MonkeyPatch):
+    assert build_definitions().resolve_job_def("lead_crm_job").executor_def.name == "multiprocess"
+
+    monkeypatch.setenv("CRM_EXECUTOR", "celery")
+    with pytest.raises(dg.DagsterInvariantViolationError, match="cannot share a DuckDB file"):
+        build_definitions()
+    monkeypatch.setenv("CRM_DESTINATION", "postgres")
+    assert build_definitions().resolve_job_def("lead_crm_job").executor_def.name == "celery"
+
+    monkeypatch.setenv("CRM_EXECUTOR", "kubernetes")
+    with pytest.raises(dg.DagsterInvariantViolationError, match="CRM_EXECUTOR='kubernetes'"):
+        build_definitions()

@@ -15,7 +15,7 @@ import pytest
 from crm_assets.config import SourceConfig
 from crm_assets.definitions import build_definitions
 from crm_assets.sandbox.server import Sandbox
-from crm_assets_tests.helpers import expected_counts, materialize
+from crm_assets_tests.helpers import assert_tables_exact, materialize
 from crm_assets_tests.postgres import fresh_database, require_postgres
 
 REPO = Path(__file__).resolve().parent.parent
@@ -30,21 +30,6 @@ def postgres_url(monkeypatch: pytest.MonkeyPatch, sandbox: Sandbox) -> Iterator[
         yield url
 
 
-def _table_counts(url: str, source: str) -> dict[str, tuple[int, int]]:
-    with psycopg2.connect(url) as connection, connection.cursor() as cursor:
-        cursor.execute(
-            "select table_name from information_schema.tables where table_schema = %s "
-            "and table_name not like '\\_dlt%%' and table_name not like '%%\\_\\_%%'",
-            [source],
-        )
-        counts = {}
-        for (table,) in cursor.fetchall():
-            key = "entity, id" if table in ("tags", "custom_fields") and source == "party_crm" else "id"
-            cursor.execute(f'select count(*), count(distinct ({key})) from "{source}"."{table}"')
-            counts[table] = cursor.fetchone()
-    return counts
-
-
 @pytest.mark.slow
 def test_every_source_loads_into_postgres_exactly_reruns_without_duplicates_and_passes_checks(
     sandbox: Sandbox, postgres_url: str, configs: list[SourceConfig], instance: dg.DagsterInstance
@@ -55,11 +40,7 @@ def test_every_source_loads_into_postgres_exactly_reruns_without_duplicates_and_
         result = materialize(instance, "*")
         assert result.success
         for config in configs:
-            expected = expected_counts(sandbox, config)
-            loaded = _table_counts(postgres_url, config.name)
-            assert {name: loaded.get(name) for name in expected} == {
-                name: (rows, rows) for name, rows in expected.items()
-            }, f"{config.name} after run {run}"
+            assert_tables_exact(sandbox, config, postgres_url, f"after run {run}")
         failed = [
             (e.asset_key.to_user_string(), e.check_name)
             for e in result.get_asset_check_evaluations()

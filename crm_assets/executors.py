@@ -1,0 +1,52 @@
+"""Where a run's steps execute, chosen by CRM_EXECUTOR: processes on this machine (default)
+or `dagster-celery` workers on any number of machines (`celery`)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+import yaml
+
+EXECUTOR_ENV = "CRM_EXECUTOR"
+# What `dagster-celery worker start -y celery.yaml` reads: the workers and the runs that send
+# them steps take their broker and Celery settings from this one file.
+CELERY_YAML = Path(__file__).resolve().parent.parent / "celery.yaml"
+
+
+def source_steps_executor(sources: int) -> dg.ExecutorDefinition:
+    """Every source's step at once: they wait on the APIs, not on the CPU (and on DuckDB they
+    take turns only to restore state and to load). Forked from a server that has imported this
+    code location once, a step starts in a fraction of a second instead of re-importing it."""
+    return dg.multiprocess_executor.configured(
+        {
+            "max_concurrent": max(sources, 1),
+            "start_method": {"forkserver": {"preload_modules": ["crm_assets.definitions"]}},
+        }
+    )
+
+
+def celery_executor(destination_name: str) -> dg.ExecutorDefinition:
+    """Steps as Celery tasks: a worker that dies mid-step leaves its task unacknowledged, and
+    the broker hands it to another worker (celery.yaml: acks late)."""
+    from dagster_celery import celery_executor as dagster_celery_executor
+
+    if destination_name == "duckdb":
+        raise dg.DagsterInvariantViolationError(
+            f"{EXECUTOR_ENV}=celery runs steps on other machines, which cannot share a DuckDB "
+            "file: set CRM_DESTINATION=postgres (or another database server)"
+        )
+    config = yaml.safe_load(CELERY_YAML.read_text())["execution"]["config"]
+    return dagster_celery_executor.configured(config, name="celery")
+
+
+def executor_from_env(sources: int, destination_name: str) -> dg.ExecutorDefinition:
+    executor = (os.environ.get(EXECUTOR_ENV) or "multiprocess").lower()
+    if executor == "celery":
+        return celery_executor(destination_name)
+    if executor == "multiprocess":
+        return source_steps_executor(sources)
+    raise dg.DagsterInvariantViolationError(
+        f"{EXECUTOR_ENV}={executor!r}: expected 'multiprocess' (the default) or 'celery'"
+    )
