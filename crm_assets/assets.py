@@ -8,6 +8,7 @@ import dlt
 from dagster_dlt.translator import DltResourceTranslatorData
 from dlt.sources import DltSource
 
+from crm_assets.checks import evaluate_checks, source_check_specs
 from crm_assets.config import SourceConfig
 from crm_assets.http_stats import HttpStats
 from crm_assets.materialization import row_counts, run_metadata, table_metadata
@@ -72,6 +73,17 @@ def build_source_assets(source: SourceConfig, destination_name: str) -> dg.Asset
 
     def load_source(context: dg.AssetExecutionContext, config: LoadConfig) -> Iterator[Any]:
         destination: DestinationResource = context.resources.destination
+        with destination.exclusive_pipeline(source.name) as pipeline:
+            if context.selected_asset_keys:
+                yield from load_selected(context, config, pipeline)
+            # In the load's step: one step per source, and the checks see the load just made.
+            with destination.exclusive_connection():
+                yield from evaluate_checks(source, pipeline, context.selected_asset_check_keys)
+
+    def load_selected(
+        context: dg.AssetExecutionContext, config: LoadConfig, pipeline: dlt.Pipeline
+    ) -> Iterator[dg.MaterializeResult]:
+        destination: DestinationResource = context.resources.destination
         source_api: SourceApiResource = getattr(context.resources, api_key)
         base_url = source_api.validated_base_url(source)
         budget = source_api.request_budget(source)
@@ -84,7 +96,7 @@ def build_source_assets(source: SourceConfig, destination_name: str) -> dg.Asset
             config.full_refresh or context.run.tags.get(FULL_REFRESH_TAG, "").lower() == "true"
         )
         dlt_source = _selected(context, source_api.build_source(source, session))
-        with destination.exclusive_pipeline(source.name) as pipeline, redacted_logs(secrets):
+        with redacted_logs(secrets):
             try:
                 rows_in_tables = run_in_steps(
                     pipeline, dlt_source, destination, budget, full_refresh
@@ -120,6 +132,7 @@ def build_source_assets(source: SourceConfig, destination_name: str) -> dg.Asset
             )
             for resource in placeholder_source(source).selected_resources.values()
         ],
+        check_specs=source_check_specs(source),
         can_subset=True,
         pool=f"crm_source/{source.name}",
         # Each source has its own API resource key, so it cannot be a typed parameter (and

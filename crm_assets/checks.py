@@ -2,12 +2,13 @@
 
 Per asset: primary key present and unique (ERROR, blocking), rows present (ERROR, or WARN where
 the resource may be empty), last successful load within the freshness window (ERROR), and
-schema drift since the previous load (WARN, with the diff in metadata).
+schema drift since the previous load (WARN, with the diff in metadata). They are evaluated in
+the source's load step, right after the load (or alone, when only checks are selected).
 """
 
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from functools import cached_property
 from typing import Any
@@ -16,7 +17,6 @@ import dagster as dg
 import dlt
 
 from crm_assets.config import ResourceSpec, SourceConfig
-from crm_assets.resources import DestinationResource
 
 PRIMARY_KEY = "primary_key_unique"
 HAS_ROWS = "has_rows"
@@ -193,33 +193,27 @@ def _check_schema_drift(reader: _TableReader, resource: ResourceSpec) -> dict[st
     )
 
 
-def build_source_checks(config: SourceConfig) -> dg.AssetChecksDefinition:
-    """The checks of every asset of one source, in one step that opens one connection."""
-    specs = [spec for resource in config.resources for spec in check_specs(config, resource)]
+def source_check_specs(config: SourceConfig) -> list[dg.AssetCheckSpec]:
+    return [spec for resource in config.resources for spec in check_specs(config, resource)]
 
-    @dg.multi_asset_check(
-        specs=specs, name=f"{config.name}_checks", can_subset=True,
-        pool=f"crm_source/{config.name}",
-    )
-    def source_checks(
-        context: dg.AssetCheckExecutionContext, destination: DestinationResource
-    ) -> Iterator[dg.AssetCheckResult]:
-        with (
-            destination.exclusive_pipeline(config.name) as pipeline,
-            destination.exclusive_connection(),
-            pipeline.sql_client() as client,
-        ):
-            reader = _TableReader(client, pipeline)
-            for check_key in sorted(context.selected_asset_check_keys, key=str):
-                resource = config.resource(check_key.asset_key.path[-1])
-                outcome = {
-                    PRIMARY_KEY: lambda: _check_primary_key(reader, config, resource),
-                    HAS_ROWS: lambda: _check_has_rows(reader, resource),
-                    LOADED_RECENTLY: lambda: _check_loaded_recently(reader, config),
-                    SCHEMA_DRIFT: lambda: _check_schema_drift(reader, resource),
-                }[check_key.name]()
-                yield dg.AssetCheckResult(
-                    asset_key=check_key.asset_key, check_name=check_key.name, **outcome
-                )
 
-    return source_checks
+def evaluate_checks(
+    config: SourceConfig, pipeline: dlt.Pipeline, check_keys: Iterable[dg.AssetCheckKey]
+) -> Iterator[dg.AssetCheckResult]:
+    """The selected checks of one source, over one connection to its dataset."""
+    check_keys = sorted(check_keys, key=str)
+    if not check_keys:
+        return
+    with pipeline.sql_client() as client:
+        reader = _TableReader(client, pipeline)
+        for check_key in check_keys:
+            resource = config.resource(check_key.asset_key.path[-1])
+            outcome = {
+                PRIMARY_KEY: lambda: _check_primary_key(reader, config, resource),
+                HAS_ROWS: lambda: _check_has_rows(reader, resource),
+                LOADED_RECENTLY: lambda: _check_loaded_recently(reader, config),
+                SCHEMA_DRIFT: lambda: _check_schema_drift(reader, resource),
+            }[check_key.name]()
+            yield dg.AssetCheckResult(
+                asset_key=check_key.asset_key, check_name=check_key.name, **outcome
+            )

@@ -8,7 +8,6 @@ from pathlib import Path
 import dagster as dg
 
 from crm_assets.assets import api_resource_key, build_source_assets
-from crm_assets.checks import build_source_checks
 from crm_assets.config import load_source_configs
 from crm_assets.executors import executor_from_env
 from crm_assets.resources import AlertWebhookResource, DestinationResource, SourceApiResource
@@ -27,7 +26,6 @@ def build_definitions(configs_dir: Path | None = None) -> dg.Definitions:
     return dg.Definitions(
         executor=executor_from_env(len(configs), destination_name),
         assets=[build_source_assets(config, destination_name) for config in configs],
-        asset_checks=[build_source_checks(config) for config in configs],
         jobs=list(jobs.values()),
         schedules=[source_schedule(config, jobs[config.name]) for config in configs],
         sensors=[

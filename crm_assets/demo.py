@@ -58,7 +58,7 @@ def print_row_counts(duckdb_path: Path, sources: list[str]) -> None:
 
 
 class RunProgress:
-    """Prints a line per source when its step starts, ends or fails and when its checks end."""
+    """Prints a line per source when its step (load, then checks) starts, ends or fails."""
 
     def __init__(self, instance: dg.DagsterInstance, started_after: float) -> None:
         self.instance = instance
@@ -82,26 +82,23 @@ class RunProgress:
 
     def _show(self, event: dg.DagsterEvent, timestamp: float) -> None:
         step = event.step_key or ""
-        source = step.removesuffix("_checks")
         elapsed = f"{timestamp - self.started_after:6.1f} s"
         if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
             metadata = event.step_materialization_data.materialization.metadata
-            self.rows[source] += metadata["rows_loaded"].value
-            self.requests[source] = metadata["source_requests"].value  # the source's, once
+            self.rows[step] += metadata["rows_loaded"].value
+            self.requests[step] = metadata["source_requests"].value  # the source's, once
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             passed = event.event_specific_data.passed
-            self.checks.setdefault(source, Counter())["passed" if passed else "failed"] += 1
+            self.checks.setdefault(step, Counter())["passed" if passed else "failed"] += 1
         elif event.event_type == dg.DagsterEventType.STEP_START:
-            print(f"{elapsed}  {step:26} started", flush=True)
+            print(f"{elapsed}  {step:18} started", flush=True)
         elif event.event_type == dg.DagsterEventType.STEP_FAILURE:
-            print(f"{elapsed}  {step:26} FAILED (see the log)", flush=True)
-        elif step.endswith("_checks"):
-            checks = self.checks.get(source, Counter())
-            print(f"{elapsed}  {step:26} {checks['passed']} checks passed, "
-                  f"{checks['failed']} failed", flush=True)
+            print(f"{elapsed}  {step:18} FAILED (see the log)", flush=True)
         else:
-            print(f"{elapsed}  {step:26} {self.rows[source]:>9,} rows loaded, "
-                  f"{self.requests[source]:,} requests", flush=True)
+            checks = self.checks.get(step, Counter())
+            print(f"{elapsed}  {step:18} {self.rows[step]:>9,} rows loaded, "
+                  f"{self.requests[step]:,} requests, {checks['passed']} checks passed, "
+                  f"{checks['failed']} failed", flush=True)
 
 
 def main() -> None:

@@ -77,9 +77,7 @@ def _error_class(event: dg.DagsterEvent) -> str | None:
 def failure_report(context: dg.RunFailureSensorContext, sources: set[str]) -> dict[str, Any]:
     run = context.dagster_run
     failed_steps = {event.step_key: _error_class(event) for event in context.get_step_failure_events()}
-    failed_sources = sorted(
-        {step.removesuffix("_checks") for step in failed_steps} & sources
-    )
+    failed_sources = sorted(set(failed_steps) & sources)
     assets = sorted(
         key.to_user_string()
         for key in (run.asset_selection or [])

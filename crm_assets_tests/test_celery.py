@@ -96,7 +96,7 @@ def test_every_source_spreads_over_two_workers_and_a_worker_without_local_state_
     [run_id] = _run_ids(instance)
     ran_on = dict(steps_by_worker(instance, run_id))
     sources = {config.name for config in configs}
-    assert set(ran_on) == sources | {f"{source}_checks" for source in sources}
+    assert set(ran_on) == sources
     assert set(ran_on.values()) == set(machines)
     destination = cluster.env["CRM_POSTGRES_URL"]
     for config in configs:
@@ -112,9 +112,7 @@ def test_every_source_spreads_over_two_workers_and_a_worker_without_local_state_
     sandbox.reset_stats()
     code, output = finish(launcher.materialize("group:lead_crm"))
     assert code == 0, output[-4000:]
-    assert steps_by_worker(instance, _run_ids(instance)[-1]) == [
-        ("lead_crm", other.worker_hostname), ("lead_crm_checks", other.worker_hostname)
-    ]
+    assert steps_by_worker(instance, _run_ids(instance)[-1]) == [("lead_crm", other.worker_hostname)]
     # `updated_at` of record n is minute n; the cursor's 1 h lag re-reads 61 records.
     assert sandbox.stats.rows["lead_crm.lead"] == 61
     [lead_crm] = [config for config in configs if config.name == "lead_crm"]

@@ -31,8 +31,11 @@ def test_the_demo_shows_a_line_per_source_and_writes_the_full_log_to_a_file(
     shown = finished.stdout
     for config in configs:
         assert re.search(rf"\d s  {config.name} +started", shown), config.name
-        assert re.search(rf"\d s  {config.name} +[\d,]+ rows loaded, [\d,]+ requests", shown)
-        assert re.search(rf"{config.name}_checks +\d+ checks passed, 0 failed", shown)
+        assert re.search(
+            rf"\d s  {config.name} +[\d,]+ rows loaded, [\d,]+ requests, "
+            rf"{4 * len(config.resources)} checks passed, 0 failed",
+            shown,
+        ), config.name
     assert "DEBUG" not in shown and "materialized 90 assets" in shown
     log = tmp_path / "data" / "demo-run.log"
     assert f"the run's full log: {log}" in shown
