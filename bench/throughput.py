@@ -1,5 +1,6 @@
 """Throughput of the pipeline against the sandbox, stage by stage, in one run.
 
+    .venv/bin/python bench/throughput.py                    # 20,000 then 1,000,000 records
     .venv/bin/python bench/throughput.py --records 200000
     .venv/bin/python bench/throughput.py --records 200000 --source success_analytics --resource tickets
 
@@ -747,15 +748,53 @@ def exit_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+DEFAULT_VOLUMES = [20_000, 1_000_000]
+
+
+def run_volumes(volumes: list[int], argv: list[str]) -> None:
+    """One full benchmark per volume, each a process of its own, then the closing table: the
+    targets are ratios at a nightly run's volume (20k) and at 1M."""
+    with tempfile.TemporaryDirectory(prefix="crm-bench-volumes-") as tmp:
+        results = []
+        for records in volumes:
+            json_path = Path(tmp) / f"{records}.json"
+            subprocess.run(
+                [sys.executable, __file__, "--records", str(records), "--json", str(json_path),
+                 *argv], check=True,
+            )
+            results.append(json.loads(json_path.read_text()))
+    print("\nclosing table")
+    print("| records | requests | 1 floor s | 2 plain dlt s | 3 dagster s | 3/2 | 3/1 | "
+          "5 load / import |")
+    print("|---|---|---|---|---|---|---|---|")
+    for result in results:
+        seconds = {row["stage"]: row["seconds"] for row in result["table"]}
+        ratios = result["ratios"]
+        print(f"| {result['args']['records']:,} | {result['stages']['1']['requests']:,} | "
+              f"{fmt(seconds.get('1'), '.2f')} | {fmt(seconds.get('2'), '.2f')} | "
+              f"{fmt(seconds.get('3'), '.2f')} | "
+              f"{fmt(ratios.get('3/2 (Dagster overhead)'), '.2f')} | "
+              f"{fmt(ratios.get('3/1 (end-to-end vs HTTP floor)'), '.2f')} | "
+              f"{fmt(ratios.get('5 (validate / import dagster+dlt)'), '.2f')} |")
+
+
 def main() -> None:
     if len(sys.argv) == 5 and sys.argv[1] == "--stage":
         run_stage_process(sys.argv[2], sys.argv[3], sys.argv[4])
         return
     exit_on_sigterm()
+    volumes = argparse.ArgumentParser(add_help=False)
+    volumes.add_argument("--records", type=int, nargs="+", default=DEFAULT_VOLUMES)
+    known, rest = volumes.parse_known_args()
+    if len(known.records) > 1:
+        run_volumes(known.records, rest)
+        return
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--records", type=int, required=True,
-                        help="rows spread over all list resources, or rows of --resource")
+    parser.add_argument("--records", type=int, nargs="+", default=DEFAULT_VOLUMES,
+                        help="rows spread over all list resources, or rows of --resource; "
+                             "several: one benchmark each, then a closing table (default: "
+                             "20000 1000000)")
     parser.add_argument("--source", help="single-resource mode: the source")
     parser.add_argument("--resource", help="single-resource mode: the resource")
     parser.add_argument("--json", type=Path, help="where to write the results")
@@ -789,6 +828,7 @@ def main() -> None:
                         help="stage 3 against a sandbox limiting each source's requests "
                              "(429 past it); repeatable, as the sandbox's --rate")
     args = parser.parse_args()
+    [args.records] = args.records
     if bool(args.source) != bool(args.resource):
         parser.error("--source and --resource go together")
     started_run = time.perf_counter()
