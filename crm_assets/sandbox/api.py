@@ -35,15 +35,27 @@ def sandbox_secrets(config: SourceConfig, suffix: str = "") -> dict[str, str]:
 class Volume:
     """The data behind the APIs, keyed `source.collection`: how many rows each list resource
     holds (a child holds `parent_id % 3` rows per parent), which records changed (id ->
-    revision) and which collections now send `amount` as text."""
+    revision), which were deleted (no longer listed) and which collections now send `amount`
+    as text."""
 
     default: int = 10
     overrides: dict[str, int] = field(default_factory=dict)
     revisions: dict[str, dict[int, int]] = field(default_factory=dict)
+    deleted: dict[str, set[int]] = field(default_factory=dict)
     amount_as_text: set[str] = field(default_factory=set)
 
     def rows(self, source: str, resource: str) -> int:
         return self.overrides.get(f"{source}.{resource}", self.default)
+
+    def listed(self, source: str, collection: str, ids: Sequence[int]) -> Sequence[int]:
+        """`ids` without the deleted ones (the whole range stays lazy while none is)."""
+        gone = self.deleted.get(f"{source}.{collection}")
+        return [record_id for record_id in ids if record_id not in gone] if gone else ids
+
+    def live_rows(self, source: str, collection: str) -> int:
+        count = self.rows(source, collection)
+        gone = self.deleted.get(f"{source}.{collection}", set())
+        return count - sum(1 for record_id in gone if 1 <= record_id <= count)
 
     def record(self, source: str, collection: str, record_id: int) -> dict[str, Any]:
         key = f"{source}.{collection}"
@@ -238,6 +250,7 @@ def serve_page(
             ids = volume.ids_updated_since(config.name, route.collection, since)
         else:
             ids = range(1, volume.rows(config.name, route.collection) + 1)
+        ids = volume.listed(config.name, route.collection, ids)
 
     style = route.paginator["type"]
     if style == "offset":
@@ -268,7 +281,7 @@ def expected_rows(route: Route, volume: Volume, parent_ids: Iterator[int] | None
         return 1
     if route.kind == "child":
         return sum(len(child_ids(parent_id)) for parent_id in parent_ids or ())
-    count = volume.rows(route.config.name, route.collection)
+    count = volume.live_rows(route.config.name, route.collection)
     if route.kind == "for_each":
         ((_, values),) = (route.resource.for_each or {}).items()
         return count * len(values)

@@ -3,7 +3,9 @@
 Like a real API, it can answer after a latency and cap each source's requests per sliding
 window (429 with Retry-After and X-RateLimit-* headers; `traffic.py`). Faults are scripted per
 path (429 with Retry-After, 5xx, slow answers, resets mid-body, truncated or non-JSON bodies)
-through `Sandbox.faults` or `POST /_sandbox/faults`; what was served is counted per resource
+through `Sandbox.faults` or `POST /_sandbox/faults`; records are deleted between runs through
+`Sandbox.delete` or `POST /_sandbox/deletions` (`{"<source>.<collection>": [ids]}`, `[]`
+restores them all); what was served is counted per resource
 and per source (`GET /_sandbox/stats`), so tests can assert real page fetches, requests in
 flight and the rate each source was served at.
 """
@@ -127,6 +129,14 @@ class Sandbox:
                     return fault
         return None
 
+    def delete(self, collection: str, ids: list[int]) -> None:
+        """Stop listing these records of `<source>.<collection>`; an empty list restores all."""
+        with self._lock:
+            if ids:
+                self.volume.deleted.setdefault(collection, set()).update(ids)
+            else:
+                self.volume.deleted.pop(collection, None)
+
     def reset_stats(self) -> None:
         with self._lock:
             self.stats = Stats()
@@ -199,6 +209,12 @@ def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
             if self.path == "/_sandbox/reset":
                 sandbox.reset_stats()
                 return self._send_json(200, {"reset": True})
+            if self.path == "/_sandbox/deletions":
+                length = int(self.headers.get("Content-Length", 0))
+                for collection, ids in orjson.loads(self.rfile.read(length)).items():
+                    sandbox.delete(collection, ids)
+                deleted = {k: sorted(v) for k, v in sandbox.volume.deleted.items()}
+                return self._send_json(200, {"deleted": deleted})
             if self.path != "/_sandbox/faults":
                 return self._send_json(404, {"error": "not found"})
             length = int(self.headers.get("Content-Length", 0))
