@@ -1,6 +1,6 @@
 """The asset factory: one multi-asset per source config, an asset per dlt resource."""
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 import dagster as dg
@@ -11,17 +11,16 @@ from dlt.sources import DltSource
 from crm_assets.checks import evaluate_checks, source_check_specs
 from crm_assets.config import SourceConfig
 from crm_assets.http_stats import HttpStats
-from crm_assets.materialization import row_counts, run_metadata, table_metadata
+from crm_assets.deletions import mark_absent_rows
+from crm_assets.materialization import TableRows, row_counts, run_metadata, table_metadata
 from crm_assets.redaction import load_failure, redacted_logs, secret_forms
 from crm_assets.request_budget import RequestBudget
 from crm_assets.resources import DestinationResource, SourceApiResource
+from crm_assets.schedules import FULL_REFRESH_TAG
 from crm_assets.source_builder import http_session, placeholder_source
 from crm_assets.translator import CrmDltTranslator
 
 
-# A run tagged crm/full_refresh=true, or configured with full_refresh, drops the selected
-# resources' tables and incremental cursors first, then loads everything again.
-FULL_REFRESH_TAG = "crm/full_refresh"
 
 
 class LoadConfig(dg.Config):
@@ -45,11 +44,13 @@ def run_in_steps(
     destination: DestinationResource,
     budget: RequestBudget,
     full_refresh: bool,
-) -> dict[str, int]:
+    mark_deleted: Collection[str] = (),
+) -> dict[str, TableRows]:
     """dlt's `pipeline.run`, step by step, so that only the steps that connect to the
     destination take a turn at it (`exclusive_connection`): sources fetch at the same time,
     even into one DuckDB file. Like dagster-dlt, start from the state kept in the destination
-    (local state may belong to an unfinished run or another machine)."""
+    (local state may belong to an unfinished run or another machine). Once the load has
+    succeeded, the `mark_deleted` tables mark the rows it did not return."""
     pipeline.drop()
     with destination.exclusive_connection():
         pipeline.sync_destination()
@@ -59,10 +60,20 @@ def run_in_steps(
         refresh="drop_resources" if full_refresh else None,
         loader_file_format=destination.loader_file_format,
     )
-    pipeline.normalize()
+    normalized = pipeline.normalize().row_counts
     with destination.exclusive_connection():
-        pipeline.load().raise_on_failed_jobs()
-        return row_counts(pipeline, list(source.selected_resources))
+        load_info = pipeline.load()
+        load_info.raise_on_failed_jobs()
+        # Any failed page failed the extract above, so this load read every page of each of
+        # its resources. A resource that answered no row at all is likelier a broken API than
+        # every record deleted: it marks nothing.
+        complete = [t for t in mark_deleted if t in source.selected_resources and normalized.get(t)]
+        with pipeline.sql_client() as client:
+            marked = mark_absent_rows(client, complete, load_info.loads_ids)
+        counts = row_counts(pipeline, list(source.selected_resources))
+    for table, rows in marked.items():
+        counts[table].marked_deleted = rows
+    return counts
 
 
 def build_source_assets(source: SourceConfig, destination_name: str) -> dg.AssetsDefinition:
@@ -70,6 +81,7 @@ def build_source_assets(source: SourceConfig, destination_name: str) -> dg.Asset
     source's API resource, so loading definitions needs no secret and sends no request."""
     api_key = api_resource_key(source)
     translator = CrmDltTranslator(source, destination_name)
+    mark_deleted = [r.name for r in source.resources if source.marks_deleted(r)]
 
     def load_source(context: dg.AssetExecutionContext, config: LoadConfig) -> Iterator[Any]:
         destination: DestinationResource = context.resources.destination
@@ -99,7 +111,7 @@ def build_source_assets(source: SourceConfig, destination_name: str) -> dg.Asset
         with redacted_logs(secrets):
             try:
                 rows_in_tables = run_in_steps(
-                    pipeline, dlt_source, destination, budget, full_refresh
+                    pipeline, dlt_source, destination, budget, full_refresh, mark_deleted
                 )
             except Exception as error:
                 # The chain holds URLs with query strings and headers: report, don't attach.
@@ -113,7 +125,7 @@ def build_source_assets(source: SourceConfig, destination_name: str) -> dg.Asset
             context.log.info(
                 f"{source.name}/{resource_name}: {table['rows_loaded'].value} rows loaded from "
                 f"{fetched['pages_fetched']} pages; {table['dagster/table_name']} holds "
-                f"{rows_in_tables[resource_name]} rows"
+                f"{rows_in_tables[resource_name].rows} rows"
             )
             yield dg.MaterializeResult(
                 asset_key=translator.asset_key(resource_name),

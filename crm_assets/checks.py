@@ -17,6 +17,8 @@ import dagster as dg
 import dlt
 
 from crm_assets.config import ResourceSpec, SourceConfig
+from crm_assets.deletions import current_condition
+from crm_assets.history import VALID_FROM, VALID_TO
 
 PRIMARY_KEY = "primary_key_unique"
 HAS_ROWS = "has_rows"
@@ -27,14 +29,17 @@ SCHEMA_DRIFT = "schema_drift"
 def check_specs(config: SourceConfig, resource: ResourceSpec) -> list[dg.AssetCheckSpec]:
     asset = dg.AssetKey([config.name, resource.name])
     keys = ", ".join(config.primary_key(resource)) or "(none)"
+    primary_key = f"Primary key ({keys}) is never null and never repeats in the table."
+    if resource.history:
+        primary_key = (
+            f"Primary key ({keys}) is never null, repeats in no two current versions, and "
+            f"({keys}, {VALID_FROM}) never repeats."
+        )
     return [
-        dg.AssetCheckSpec(
-            PRIMARY_KEY, asset=asset, blocking=True,
-            description=f"Primary key ({keys}) is never null and never repeats in the table.",
-        ),
+        dg.AssetCheckSpec(PRIMARY_KEY, asset=asset, blocking=True, description=primary_key),
         dg.AssetCheckSpec(
             HAS_ROWS, asset=asset,
-            description="The table holds rows"
+            description="The table holds current rows"
             + (" (WARN only: this resource may be empty)." if resource.can_be_empty else "."),
         ),
         dg.AssetCheckSpec(
@@ -120,33 +125,55 @@ def _check_primary_key(
         )
     table = reader.qualified(resource.name)
     escaped = [reader.client.escape_column_name(column) for column in key]
-    columns = ", ".join(escaped)
     nulls = reader.client.execute_sql(
         f"select count(*) from {table} where " + " or ".join(f"{c} is null" for c in escaped)
     )[0][0]
-    duplicates = reader.client.execute_sql(
-        f"select {columns}, count(*) from {table} group by {columns} having count(*) > 1 "
-        f"order by count(*) desc limit 5"
-    )
-    passed = nulls == 0 and not duplicates
+    if resource.history:
+        # Every version of a row shares its key: unique among the current versions, and
+        # with the time each version began, unique among all.
+        duplicates = _repeated(reader, table, escaped, where=f"{VALID_TO} is null")
+        versions = _repeated(reader, table, [*escaped, VALID_FROM])
+    else:
+        duplicates, versions = _repeated(reader, table, escaped), []
+    passed = nulls == 0 and not duplicates and not versions
     sample = [list(map(str, row[:-1])) for row in duplicates]
+    version_sample = [list(map(str, row[:-1])) for row in versions]
+    problems = f"{nulls} row(s) with a null key; {len(duplicates)}+ repeated key(s), e.g. {sample}"
+    if resource.history:
+        problems = problems.replace("repeated key(s)", "key(s) repeated among current versions")
+        problems += f"; {len(versions)}+ versions repeating ({VALID_FROM}), e.g. {version_sample}"
     return dict(
         passed=passed,
-        description=None
-        if passed
-        else f"{nulls} row(s) with a null key; {len(duplicates)}+ repeated key(s), e.g. {sample}",
-        metadata={"null_keys": nulls, "repeated_keys_sample": json.dumps(sample)},
+        description=None if passed else problems,
+        metadata={
+            "null_keys": nulls,
+            "repeated_keys_sample": json.dumps(sample),
+            **({"repeated_versions_sample": json.dumps(version_sample)} if resource.history else {}),
+        },
+    )
+
+
+def _repeated(reader: _TableReader, table: str, columns: list[str], where: str = "") -> list:
+    listed = ", ".join(columns)
+    return reader.client.execute_sql(
+        f"select {listed}, count(*) from {table} {f'where {where}' if where else ''} "
+        f"group by {listed} having count(*) > 1 order by count(*) desc limit 5"
     )
 
 
 def _check_has_rows(reader: _TableReader, resource: ResourceSpec) -> dict[str, Any]:
+    """Rows the API still has: a history table's current versions, rows not marked deleted."""
     rows = 0
     if reader.exists(resource.name):
-        rows = reader.client.execute_sql(f"select count(*) from {reader.qualified(resource.name)}")[0][0]
+        current = current_condition(reader.columns_by_table[resource.name])
+        rows = reader.client.execute_sql(
+            f"select count(*) from {reader.qualified(resource.name)}"
+            + (f" where {current}" if current else "")
+        )[0][0]
     return dict(
         passed=rows > 0,
         severity=dg.AssetCheckSeverity.WARN if resource.can_be_empty else dg.AssetCheckSeverity.ERROR,
-        description=None if rows else "The table is empty or was never created.",
+        description=None if rows else "The table holds no current row or was never created.",
         metadata={"rows": rows},
     )
 

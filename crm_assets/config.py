@@ -235,6 +235,9 @@ class Endpoint(EndpointDefaults):
 class ResourceDefaults(_Strict):
     primary_key: str | list[str] | None = None
     write_disposition: Literal["merge", "append", "replace"] | None = None
+    # Mark rows a complete, successful load no longer returned (`deletions.py`); from the
+    # defaults it applies to the resources read completely, the others cannot see deletions.
+    mark_deleted: bool | None = None
     endpoint: EndpointDefaults = EndpointDefaults()
 
 
@@ -253,6 +256,9 @@ class ResourceSpec(_Strict):
         Annotated[list[Annotated[str, Field(min_length=1, pattern=r"^[^/{}?#]+$")]], Field(min_length=1)],
     ] | None = None
     can_be_empty: bool = False
+    # Keep every version of a row (dlt's scd2 merge): `history.py`.
+    history: bool = False
+    mark_deleted: bool | None = None
 
     @model_validator(mode="after")
     def _placeholders_are_bound(self) -> ResourceSpec:
@@ -279,6 +285,13 @@ class ResourceSpec(_Strict):
                 raise ValueError(f"for_each key {name!r} does not appear in the path")
         if self.include_from_parent and not self.parent:
             raise ValueError("include_from_parent needs a path with {resources.<parent>.<field>}")
+        if self.history and self.write_disposition not in (None, "merge"):
+            raise ValueError("history keeps versions by merging; drop write_disposition or use merge")
+        if self.history and self.mark_deleted:
+            raise ValueError(
+                "history already retires the rows a complete load no longer returns; "
+                "drop mark_deleted"
+            )
         return self
 
     @property
@@ -311,6 +324,9 @@ class SourceConfig(_Strict):
     max_concurrency: MaxConcurrency = 8
     owners: list[Annotated[str, Field(pattern=OWNER)]] = ["team:data-platform"]
     schedule: ScheduleSpec
+    # A periodic full refresh of the resources that cannot see deletions (incremental ones and
+    # their children): drops their tables and cursors and reads everything again.
+    full_refresh_schedule: ScheduleSpec | None = None
     # Dagster's freshness policies take windows of a minute or more.
     freshness_hours: Annotated[float, Field(ge=1 / 60, le=24 * 366)] = 26
     resource_defaults: ResourceDefaults = ResourceDefaults()
@@ -347,6 +363,10 @@ class SourceConfig(_Strict):
                     raise ValueError(f"resources {' -> '.join([*seen, parent])} form a cycle")
                 seen.append(parent)
                 parent = self.resource(parent).parent
+        for resource in self.resources:
+            problem = self._deletion_problem(resource)
+            if problem:
+                raise ValueError(f"resource {resource.name!r}: {problem}")
         if self.page_size_param:
             endpoints = [("resource_defaults", self.resource_defaults.endpoint)] + [
                 (f"resource {resource.name!r}", resource.endpoint) for resource in self.resources
@@ -366,6 +386,53 @@ class SourceConfig(_Strict):
     def primary_key(self, resource: ResourceSpec) -> list[str]:
         key = resource.primary_key or self.resource_defaults.primary_key
         return [key] if isinstance(key, str) else list(key or [])
+
+    def write_disposition(self, resource: ResourceSpec) -> str | None:
+        return resource.write_disposition or self.resource_defaults.write_disposition
+
+    def reads_completely(self, resource: ResourceSpec) -> bool:
+        """Whether every run returns every row the API has: no incremental cursor on the
+        resource or an ancestor (a child of an incremental parent is asked about changed
+        parents only), and no page cap."""
+        spec: ResourceSpec | None = resource
+        while spec is not None:
+            paginator = spec.endpoint.paginator or self.resource_defaults.endpoint.paginator
+            if spec.endpoint.incremental or getattr(paginator, "maximum_page", None) or getattr(
+                paginator, "maximum_offset", None
+            ):
+                return False
+            spec = self.resource(spec.parent) if spec.parent else None
+        return True
+
+    def marks_deleted(self, resource: ResourceSpec) -> bool:
+        if resource.mark_deleted is not None:
+            return resource.mark_deleted
+        return bool(
+            self.resource_defaults.mark_deleted
+            and not resource.history
+            and self.reads_completely(resource)
+            and self.write_disposition(resource) == "merge"
+        )
+
+    def cannot_see_deletions(self) -> list[ResourceSpec]:
+        """The resources only a full refresh brings deletions to."""
+        return [r for r in self.resources if not self.reads_completely(r)]
+
+    def _deletion_problem(self, resource: ResourceSpec) -> str | None:
+        if resource.history and not self.primary_key(resource):
+            return "history needs a primary key (the checks and the versions are keyed by it)"
+        if resource.history and self.full_refresh_schedule and not self.reads_completely(resource):
+            return "full_refresh_schedule would drop the history of this incremental resource"
+        if not resource.mark_deleted:
+            return None
+        if not self.reads_completely(resource):
+            return (
+                "mark_deleted needs a resource read completely on every run (no incremental "
+                "cursor, none on a parent, no page cap); use full_refresh_schedule"
+            )
+        if self.write_disposition(resource) != "merge":
+            return "mark_deleted needs write_disposition merge (rows are kept and marked)"
+        return None
 
     @cached_property
     def env_prefix(self) -> str:

@@ -11,7 +11,7 @@ from crm_assets.assets import api_resource_key, build_source_assets
 from crm_assets.config import load_source_configs
 from crm_assets.executors import executor_from_env
 from crm_assets.resources import AlertWebhookResource, DestinationResource, SourceApiResource
-from crm_assets.schedules import source_job, source_schedule
+from crm_assets.schedules import full_refresh_schedule, source_job, source_schedule
 from crm_assets.sensors import catch_up_sensor, run_failure_alert_sensor
 
 CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -27,7 +27,10 @@ def build_definitions(configs_dir: Path | None = None) -> dg.Definitions:
         executor=executor_from_env(len(configs), destination_name),
         assets=[build_source_assets(config, destination_name) for config in configs],
         jobs=list(jobs.values()),
-        schedules=[source_schedule(config, jobs[config.name]) for config in configs],
+        schedules=[
+            *(source_schedule(config, jobs[config.name]) for config in configs),
+            *filter(None, (full_refresh_schedule(config, jobs[config.name]) for config in configs)),
+        ],
         sensors=[
             *(catch_up_sensor(config, jobs[config.name]) for config in configs),
             run_failure_alert_sensor(configs),

@@ -4,21 +4,42 @@ paths) and nothing Dagster cannot display."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
 import dlt
 
+from crm_assets.deletions import DELETED_AT, current_condition
 
-def row_counts(pipeline: dlt.Pipeline, tables: list[str]) -> dict[str, int]:
-    """Rows now in each destination table; 0 where dlt made no table (no row ever came)."""
-    existing = set(pipeline.default_schema.data_table_names()) if pipeline.default_schema_name else set()
-    counts = dict.fromkeys(tables, 0)
+
+@dataclass
+class TableRows:
+    """`rows`: every row in the table, so every version of a history table and the rows marked
+    deleted too; `current`: the rows the API still has, where the table keeps others (None
+    where it keeps none); `marked_deleted`: rows this run marked deleted."""
+
+    rows: int = 0
+    current: int | None = None
+    marked_deleted: int = 0
+
+
+def row_counts(pipeline: dlt.Pipeline, tables: list[str]) -> dict[str, TableRows]:
+    """Rows now in each destination table; 0 where dlt made no table (no row ever came; a
+    table may be in the schema before, from a declared column)."""
+    schema = pipeline.default_schema if pipeline.default_schema_name else None
+    existing = set(schema.data_table_names(seen_data_only=True)) if schema else set()
+    counts = {table: TableRows() for table in tables}
     with pipeline.sql_client() as client:
         for table in tables:
-            if table in existing:
-                query = f"select count(*) from {client.make_qualified_table_name(table)}"
-                counts[table] = client.execute_sql(query)[0][0]
+            if table not in existing:
+                continue
+            current = current_condition(schema.tables[table].get("columns", {}))
+            figures = "count(*)" + (f", count(*) filter (where {current})" if current else "")
+            row = client.execute_sql(
+                f"select {figures} from {client.make_qualified_table_name(table)}"
+            )[0]
+            counts[table] = TableRows(rows=row[0], current=row[1] if current else None)
     return counts
 
 
@@ -46,18 +67,32 @@ def _column_schema(pipeline: dlt.Pipeline, table: str) -> dg.TableSchema:
     )
 
 
-def table_metadata(pipeline: dlt.Pipeline, table: str, rows_in_table: int) -> dict[str, Any]:
-    """The table as the UI shows it: `<dataset>.<table>`, its rows now, its columns, the
-    nested tables dlt split off it, and the rows this run loaded into it."""
+def table_metadata(pipeline: dlt.Pipeline, table: str, rows_in_table: TableRows) -> dict[str, Any]:
+    """The table as the UI shows it: `<dataset>.<table>`, its rows now (all of them; the
+    current ones apart where the table keeps history or deleted rows), its columns, the nested
+    tables dlt split off it, and the rows this run loaded into it."""
     nested = sorted(
         name for name in pipeline.default_schema.data_table_names() if name.startswith(f"{table}__")
     ) if pipeline.default_schema_name else []
     normalized = pipeline.last_trace.last_normalize_info if pipeline.last_trace else None
     rows_loaded = normalized.row_counts.get(table, 0) if normalized else 0
+    columns = (
+        pipeline.default_schema.tables.get(table, {}).get("columns", {})
+        if pipeline.default_schema_name
+        else {}
+    )
+    current = (
+        {"current_rows": dg.MetadataValue.int(rows_in_table.current)}
+        if rows_in_table.current is not None
+        else {}
+    )
+    if DELETED_AT in columns:
+        current["rows_marked_deleted"] = dg.MetadataValue.int(rows_in_table.marked_deleted)
     return {
         "dagster/table_name": f"{pipeline.dataset_name}.{table}",
-        "dagster/row_count": dg.MetadataValue.int(rows_in_table),
+        "dagster/row_count": dg.MetadataValue.int(rows_in_table.rows),
         "dagster/column_schema": _column_schema(pipeline, table),
         "rows_loaded": dg.MetadataValue.int(rows_loaded),
+        **current,
         **({"nested_tables": ", ".join(nested)} if nested else {}),
     }

@@ -1,4 +1,5 @@
-"""One job per source and its schedule, cron and timezone from the source's config."""
+"""One job per source and its schedules (the daily load; optionally a periodic full refresh),
+cron and timezone from the source's config."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from dagster._core.definitions.unresolved_asset_job_definition import (
 from crm_assets.config import SourceConfig
 
 AUTOMATION_STATUS_ENV = "CRM_AUTOMATION_DEFAULT_STATUS"
+# A run tagged crm/full_refresh=true, or configured with full_refresh, drops the selected
+# resources' tables and incremental cursors first, then loads everything again.
+FULL_REFRESH_TAG = "crm/full_refresh"
 
 
 def automation_default_status() -> dg.DefaultScheduleStatus:
@@ -36,3 +40,34 @@ def source_schedule(config: SourceConfig, job: UnresolvedAssetJobDefinition) -> 
         default_status=automation_default_status(),
         description=f"{config.name} at `{config.schedule.cron}` ({config.schedule.timezone}).",
     )
+
+
+def full_refresh_schedule(
+    config: SourceConfig, job: UnresolvedAssetJobDefinition
+) -> dg.ScheduleDefinition | None:
+    """The source's periodic full refresh of the resources that cannot see deletions (an
+    incremental cursor asks only for changes): their tables and cursors are dropped and read
+    again, so records deleted upstream are gone. Resources read completely (which mark
+    deletions or keep history) are not selected: a refresh would drop what they keep."""
+    spec = config.full_refresh_schedule
+    if spec is None:
+        return None
+    keys = [dg.AssetKey([config.name, r.name]) for r in config.cannot_see_deletions()]
+    listed = ", ".join(key.path[-1] for key in keys)
+
+    @dg.schedule(
+        name=f"{config.name}_full_refresh_schedule",
+        job=job,
+        cron_schedule=spec.cron,
+        execution_timezone=spec.timezone,
+        default_status=automation_default_status(),
+        description=f"Full refresh of {config.name}'s incremental resources ({listed}) at "
+        f"`{spec.cron}` ({spec.timezone}), so deletions upstream leave their tables.",
+    )
+    def full_refresh(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        return dg.RunRequest(
+            asset_selection=keys,
+            tags={"crm/source": config.name, FULL_REFRESH_TAG: "true"},
+        )
+
+    return full_refresh

@@ -18,6 +18,8 @@ from crm_assets.config import (
     SourceConfig,
     parse_json_path,
 )
+from crm_assets.deletions import deleted_at_column
+from crm_assets.history import history_hints
 
 
 def _for_each_values_resource(resource: ResourceSpec) -> tuple[str, Any]:
@@ -46,12 +48,19 @@ def _endpoint_config(endpoint: EndpointDefaults) -> dict[str, Any]:
     return config
 
 
-def _resource_config(resource: ResourceSpec) -> tuple[dict[str, Any], list[Any]]:
+def _resource_config(
+    source: SourceConfig, resource: ResourceSpec
+) -> tuple[dict[str, Any], list[Any]]:
     """dlt's EndpointResource for one spec, and any helper dlt resources it needs."""
     config = resource.model_dump(
-        exclude={"description", "for_each", "can_be_empty"}, exclude_none=True
+        exclude={"description", "for_each", "can_be_empty", "history", "mark_deleted"},
+        exclude_none=True,
     )
     config["endpoint"] = _endpoint_config(resource.endpoint)
+    if resource.history:
+        config.update(history_hints(source, resource))
+    if source.marks_deleted(resource):
+        config["columns"] = deleted_at_column()
     if resource.parent or resource.for_each:
         # A child's request for each parent row runs in dlt's thread pool, not one after
         # another per page of parents.
@@ -122,7 +131,7 @@ def rest_api_config(
     """dlt's RESTAPIConfig for the source, with the given base URL and secret values."""
     resources: list[Any] = []
     for resource in config.resources:
-        resource_config, helpers = _resource_config(resource)
+        resource_config, helpers = _resource_config(config, resource)
         resources.extend(helpers)
         resources.append(resource_config)
     return {
@@ -132,7 +141,9 @@ def rest_api_config(
             "session": session or http_session(config, base_url),
         },
         "resource_defaults": {
-            **config.resource_defaults.model_dump(exclude_none=True, exclude={"endpoint"}),
+            **config.resource_defaults.model_dump(
+                exclude_none=True, exclude={"endpoint", "mark_deleted"}
+            ),
             "endpoint": _endpoint_config(config.resource_defaults.endpoint),
         },
         "resources": resources,

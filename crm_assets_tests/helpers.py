@@ -14,6 +14,7 @@ import psycopg2
 
 from crm_assets.config import SourceConfig
 from crm_assets.definitions import build_definitions
+from crm_assets.deletions import current_condition
 from crm_assets.sandbox.api import DEFAULT_PAGE_SIZE, expected_rows
 from crm_assets.sandbox.server import Sandbox
 
@@ -38,7 +39,8 @@ def materialize(
 
 def table_counts(destination: Path | str, source: str) -> dict[str, tuple[int, int]]:
     """(rows, distinct primary keys) of every table of the source's dataset, in a DuckDB file
-    (a path) or a Postgres database (a URL)."""
+    (a path) or a Postgres database (a URL): of its current rows where it keeps others (a
+    history table's older versions, rows marked deleted)."""
     counts = {}
     with _connection(destination) as connection:
         cursor = connection.cursor()
@@ -65,7 +67,11 @@ def table_counts(destination: Path | str, source: str) -> dict[str, tuple[int, i
                 )
             }
             key = "entity, id" if "entity" in columns else "id"
-            [counts[table]] = rows(f'select count(*), count(distinct ({key})) from "{source}"."{table}"')
+            current = current_condition(columns)
+            [counts[table]] = rows(
+                f'select count(*), count(distinct ({key})) from "{source}"."{table}"'
+                + (f" where {current}" if current else "")
+            )
     return counts
 
 
@@ -85,7 +91,9 @@ def expected_counts(sandbox: Sandbox, config: SourceConfig) -> dict[str, int]:
         route = sandbox.route(config.name, resource.name)
         parent_ids = None
         if resource.parent:
-            parent_ids = iter(range(1, sandbox.volume.rows(config.name, resource.parent) + 1))
+            parent = sandbox.route(config.name, resource.parent).collection
+            all_parents = range(1, sandbox.volume.rows(config.name, parent) + 1)
+            parent_ids = iter(sandbox.volume.listed(config.name, parent, all_parents))
         expected[resource.name] = expected_rows(route, sandbox.volume, parent_ids)
     return expected
 
@@ -119,9 +127,12 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def query(duckdb_path: Path, sql: str) -> list[tuple]:
-    with duckdb.connect(str(duckdb_path), read_only=True) as connection:
-        return connection.execute(sql).fetchall()
+def query(destination: Path | str, sql: str) -> list[tuple]:
+    """Rows from a DuckDB file (a path) or a Postgres database (a URL)."""
+    with _connection(destination) as connection:
+        cursor = connection.cursor()
+        cursor.execute(sql)
+        return cursor.fetchall()
 
 
 def page_size(sandbox: Sandbox, source: str, resource: str) -> int:
