@@ -9,6 +9,7 @@ import dagster as dg
 
 from crm_assets.assets import api_resource_key, build_source_assets
 from crm_assets.config import load_source_configs
+from crm_assets.connection_check.definitions import connection_check_job, connection_check_sensor
 from crm_assets.executors import executor_from_env
 from crm_assets.resources import AlertWebhookResource, DestinationResource, SourceApiResource
 from crm_assets.schedules import full_refresh_schedule, source_job, source_schedule
@@ -23,10 +24,11 @@ def build_definitions(configs_dir: Path | None = None) -> dg.Definitions:
     destination = DestinationResource.from_env()
     destination_name = DestinationResource.configured_name()
     jobs = {config.name: source_job(config) for config in configs}
+    check_connections = connection_check_job(configs)
     return dg.Definitions(
         executor=executor_from_env(len(configs), destination_name),
         assets=[build_source_assets(config, destination_name) for config in configs],
-        jobs=list(jobs.values()),
+        jobs=[*jobs.values(), check_connections],
         schedules=[
             *(source_schedule(config, jobs[config.name]) for config in configs),
             *filter(None, (full_refresh_schedule(config, jobs[config.name]) for config in configs)),
@@ -34,6 +36,7 @@ def build_definitions(configs_dir: Path | None = None) -> dg.Definitions:
         sensors=[
             *(catch_up_sensor(config, jobs[config.name]) for config in configs),
             run_failure_alert_sensor(configs),
+            connection_check_sensor(check_connections),
         ],
         resources={
             "destination": destination,

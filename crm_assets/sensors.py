@@ -13,6 +13,7 @@ from dagster._core.definitions.unresolved_asset_job_definition import (
 )
 
 from crm_assets.config import SourceConfig
+from crm_assets.connection_check.definitions import OP_SUFFIX as CONNECTION_CHECK_SUFFIX
 from crm_assets.resources import AlertWebhookResource
 from crm_assets.schedules import automation_default_status
 
@@ -74,20 +75,28 @@ def _error_class(event: dg.DagsterEvent) -> str | None:
     return error.cls_name if error is not None else None
 
 
+def _step_source(step_key: str) -> str:
+    """A source's steps: its load and checks (`<source>`), its connection check."""
+    return step_key.removesuffix(CONNECTION_CHECK_SUFFIX)
+
+
 def failure_report(context: dg.RunFailureSensorContext, sources: set[str]) -> dict[str, Any]:
     run = context.dagster_run
     failed_steps = {event.step_key: _error_class(event) for event in context.get_step_failure_events()}
-    failed_sources = sorted(set(failed_steps) & sources)
+    failed_sources = sorted({_step_source(step) for step in failed_steps} & sources)
     assets = sorted(
         key.to_user_string()
         for key in (run.asset_selection or [])
         if key.path[0] in failed_sources
     )
+    # A run of assets names them (all of a source's when it ran the whole job); a connection
+    # check touches none.
+    loaded = {step for step in failed_steps if not step.endswith(CONNECTION_CHECK_SUFFIX)}
     return {
         "run_id": run.run_id,
         "job": run.job_name,
         "sources": failed_sources,
-        "assets": assets or [f"{source}/*" for source in failed_sources],
+        "assets": assets or [f"{source}/*" for source in failed_sources if source in loaded],
         "error_classes": failed_steps,
     }
 

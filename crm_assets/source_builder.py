@@ -85,7 +85,7 @@ def _resource_config(
     return config, helpers
 
 
-def _is_not_json_document(response: Any, exception: BaseException | None) -> bool:
+def is_not_json_document(response: Any, exception: BaseException | None) -> bool:
     """A 2xx answer whose body cannot be a JSON document (an HTML error page from a proxy, a
     body cut short): transient on real APIs, so it is retried like a 5xx."""
     if response is None or not response.ok:
@@ -101,7 +101,7 @@ def http_session(config: SourceConfig, base_url: str, max_connections: int | Non
     retry = config.retry
     session = Client(
         max_connections=max_connections or config.max_concurrency,
-        retry_condition=_is_not_json_document,
+        retry_condition=is_not_json_document,
         request_timeout=retry.timeout_seconds,
         request_max_attempts=retry.max_retries + 1,
         request_backoff_factor=retry.backoff_factor,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import dagster as dg
@@ -55,3 +58,28 @@ def fast_retry_configs(tmp_path: Path) -> Path:
         raw["retry"] = {"max_retries": 3, "backoff_factor": 0.05, "timeout_seconds": 1.0}
         path.write_text(yaml.safe_dump(raw))
     return configs_dir
+
+
+class Webhook(list):
+    url = ""
+
+
+@pytest.fixture
+def webhook() -> Iterator[Webhook]:
+    """A local alert receiver: what was posted, in order; `.url` to post to."""
+    received = Webhook()
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    received.url = f"http://127.0.0.1:{server.server_address[1]}/alerts"
+    yield received
+    server.shutdown()

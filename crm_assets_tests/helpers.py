@@ -15,6 +15,7 @@ import psycopg2
 from crm_assets.config import SourceConfig
 from crm_assets.definitions import build_definitions
 from crm_assets.deletions import current_condition
+from crm_assets.resources import AlertWebhookResource
 from crm_assets.sandbox.api import DEFAULT_PAGE_SIZE, expected_rows
 from crm_assets.sandbox.server import Sandbox
 
@@ -159,6 +160,23 @@ def run_checks(instance: dg.DagsterInstance, source: str) -> dict[tuple[str, str
         (evaluation.asset_key.path[-1], evaluation.check_name): evaluation
         for evaluation in result.get_asset_check_evaluations()
     }
+
+
+def alert_on_failed_run(
+    instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult, webhook_url: str
+) -> None:
+    """Evaluate the run-failure alert sensor on a failed run, posting to `webhook_url`."""
+    run = instance.get_run_by_id(result.run_id)
+    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
+    sensor = build_definitions().resolve_sensor_def("crm_run_failure_alert")
+    context = dg.build_run_status_sensor_context(
+        sensor_name=sensor.name,
+        dagster_instance=instance,
+        dagster_run=run,
+        dagster_event=failure,
+        resources={"alerts": AlertWebhookResource(url=webhook_url)},
+    ).for_run_failure()
+    sensor(context)
 
 
 def execute(duckdb_path: Path, sql: str) -> None:

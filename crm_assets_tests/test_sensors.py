@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import dagster as dg
 import pytest
 
 from crm_assets.config import SourceConfig
 from crm_assets.definitions import build_definitions
-from crm_assets.resources import AlertWebhookResource
 from crm_assets.sandbox.server import Sandbox
 from crm_assets.schedules import source_job
 from crm_assets.sensors import catch_up_sensor
-from crm_assets_tests.helpers import materialize
+from crm_assets_tests.helpers import alert_on_failed_run, materialize
 
 LEAD_KEYS = {dg.AssetKey(["lead_crm", name]) for name in ("account", "contact", "lead", "opportunity")}
 
@@ -61,30 +58,6 @@ def test_catch_up_requests_never_materialized_assets(instance: dg.DagsterInstanc
     assert [set(request.asset_selection) for request in result.run_requests] == [LEAD_KEYS]
 
 
-class Webhook(list):
-    url = ""
-
-
-@pytest.fixture
-def webhook() -> Webhook:
-    received = Webhook()
-
-    class Receiver(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    received.url = f"http://127.0.0.1:{server.server_address[1]}/alerts"
-    yield received
-    server.shutdown()
-
-
 def test_run_failure_sensor_posts_source_assets_and_error_class_but_no_secret(
     sandbox: Sandbox, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch, webhook
 ):
@@ -92,18 +65,7 @@ def test_run_failure_sensor_posts_source_assets_and_error_class_but_no_secret(
     monkeypatch.setenv("LEAD_CRM_API_KEY", secret)
     result = materialize(instance, "group:lead_crm", raise_on_error=False)
     assert not result.success
-    run = instance.get_run_by_id(result.run_id)
-    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
-
-    sensor = build_definitions().resolve_sensor_def("crm_run_failure_alert")
-    context = dg.build_run_status_sensor_context(
-        sensor_name=sensor.name,
-        dagster_instance=instance,
-        dagster_run=run,
-        dagster_event=failure,
-        resources={"alerts": AlertWebhookResource(url=webhook.url)},
-    ).for_run_failure()
-    sensor(context)
+    alert_on_failed_run(instance, result, webhook.url)
 
     assert len(webhook) == 1
     report = webhook[0]

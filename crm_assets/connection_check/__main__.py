@@ -1,0 +1,55 @@
+"""`python -m crm_assets.connection_check [source ...]`: one line per source (or JSON lines with
+`--json`); exit 1 when any source fails, 2 on a bad argument. Credentials and base URLs come
+from the same env vars as the loads."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+from crm_assets.config import SourceConfig, load_source_configs
+from crm_assets.connection_check.probe import ConnectionResult, check_connection
+from crm_assets.resources import SourceApiResource
+
+CONFIGS_DIR = Path(__file__).resolve().parents[2] / "configs"
+
+
+def check_from_env(config: SourceConfig, timeout_seconds: float) -> ConnectionResult:
+    missing = [env for env in config.auth.env.values() if not dg.EnvVar(env).get_value()]
+    if missing:
+        return ConnectionResult(config.name, "missing_secret", detail=f"{', '.join(missing)} not set")
+    with dg.build_resources({"api": SourceApiResource.from_env(config)}) as resources:
+        return check_connection(config, resources.api, timeout_seconds)
+
+
+def main(argv: list[str] | None = None) -> int:
+    configs = load_source_configs(Path(os.environ.get("CRM_CONFIGS_DIR", CONFIGS_DIR)))
+    names = [config.name for config in configs]
+    parser = argparse.ArgumentParser(
+        prog="python -m crm_assets.connection_check",
+        description="Send one cheap authenticated request to each API; load nothing.",
+    )
+    parser.add_argument("sources", nargs="*", metavar="source", help=f"any of {', '.join(names)}")
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
+    parser.add_argument("--json", action="store_true", help="one JSON object per source")
+    args = parser.parse_args(argv)
+    unknown = sorted(set(args.sources) - set(names))
+    if unknown:
+        parser.error(f"unknown source(s) {unknown}; configured: {names}")
+    results = [
+        check_from_env(config, args.timeout)
+        for config in configs
+        if not args.sources or config.name in args.sources
+    ]
+    for result in results:
+        print(json.dumps(result.metadata()) if args.json else result.line(), flush=True)
+    return 0 if all(result.ok for result in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""The connection check in Dagster: a job with one op per source (launch it, or select the
+sources' ops), each reporting its result as metadata and failing when its API does not answer
+as it should; and an hourly sensor running it, whose failed runs the run-failure alert posts
+to the alert webhook."""
+
+from collections.abc import Iterator
+
+import dagster as dg
+
+from crm_assets.assets import api_resource_key
+from crm_assets.config import SourceConfig
+from crm_assets.connection_check.probe import check_connection
+from crm_assets.resources import SourceApiResource
+from crm_assets.schedules import automation_default_status
+
+CONNECTION_CHECK_JOB = "connection_check"
+OP_SUFFIX = "_connection_check"
+
+
+class ConnectionCheckConfig(dg.Config):
+    timeout_seconds: float = 10.0
+
+
+def connection_check_op(source: SourceConfig) -> dg.OpDefinition:
+    api_key = api_resource_key(source)
+
+    @dg.op(
+        name=f"{source.name}{OP_SUFFIX}",
+        required_resource_keys={api_key},
+        out=dg.Out(dg.Nothing),
+        description=f"One authenticated request to {source.name}: reachable, credentials "
+        "accepted, latency, rate-limit headroom.",
+    )
+    def check(context: dg.OpExecutionContext, config: ConnectionCheckConfig) -> Iterator[dg.Output]:
+        api: SourceApiResource = getattr(context.resources, api_key)
+        result = check_connection(source, api, config.timeout_seconds)
+        if not result.ok:
+            # error_class is what the run-failure alert reports for the step.
+            raise dg.Failure(
+                description=result.line(), metadata={**result.metadata(), "error_class": result.status}
+            )
+        context.log.info(result.line())
+        yield dg.Output(None, metadata=result.metadata())
+
+    return check
+
+
+def connection_check_job(configs: list[SourceConfig]) -> dg.JobDefinition:
+    ops = [connection_check_op(config) for config in configs]
+
+    # In one process: each op is one request, a process per op would cost more than it.
+    @dg.job(
+        name=CONNECTION_CHECK_JOB,
+        executor_def=dg.in_process_executor,
+        description="Whether each API answers and accepts its credentials; loads nothing.",
+        tags={"crm/trigger": "connection_check"},
+    )
+    def connection_check() -> None:
+        for op in ops:
+            op()
+
+    return connection_check
+
+
+def connection_check_sensor(job: dg.JobDefinition) -> dg.SensorDefinition:
+    @dg.sensor(
+        name="connection_check_hourly",
+        job=job,
+        minimum_interval_seconds=3600,
+        default_status=dg.DefaultSensorStatus(automation_default_status().value),
+        description="Runs the connection check every hour; a failed check alerts through the "
+        "run-failure webhook.",
+    )
+    def hourly(context: dg.SensorEvaluationContext) -> dg.RunRequest:
+        return dg.RunRequest()
+
+    return hourly
