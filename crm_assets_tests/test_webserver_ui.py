@@ -97,11 +97,18 @@ def test_graphql_lists_assets_groups_lineage_checks_jobs_schedules_and_sensors(
     )["repositoriesOrError"]["nodes"][0]
     job_names = {job["name"] for job in repository["jobs"]}
     assert {f"{c.name}_job" for c in configs} <= job_names
+    assert "connection_check" in job_names
     assert {(s["name"], s["cronSchedule"], s["executionTimezone"]) for s in repository["schedules"]} == {
-        (f"{c.name}_schedule", c.schedule.cron, c.schedule.timezone) for c in configs
+        *((f"{c.name}_schedule", c.schedule.cron, c.schedule.timezone) for c in configs),
+        *(
+            (f"{c.name}_full_refresh_schedule", c.full_refresh_schedule.cron,
+             c.full_refresh_schedule.timezone)
+            for c in configs if c.full_refresh_schedule
+        ),
     }
     assert {s["name"] for s in repository["sensors"]} == {
         *(f"{c.name}_catch_up" for c in configs), "crm_run_failure_alert",
+        "connection_check_hourly",
     }
 
 
