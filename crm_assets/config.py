@@ -26,6 +26,7 @@ from pydantic import (
     Field,
     PositiveFloat,
     PositiveInt,
+    StrictBool,
     StrictInt,
     ValidationError,
     field_validator,
@@ -237,7 +238,7 @@ class ResourceDefaults(_Strict):
     write_disposition: Literal["merge", "append", "replace"] | None = None
     # Mark rows a complete, successful load no longer returned (`deletions.py`); from the
     # defaults it applies to the resources read completely, the others cannot see deletions.
-    mark_deleted: bool | None = None
+    mark_deleted: StrictBool | None = None
     endpoint: EndpointDefaults = EndpointDefaults()
 
 
@@ -257,8 +258,8 @@ class ResourceSpec(_Strict):
     ] | None = None
     can_be_empty: bool = False
     # Keep every version of a row (dlt's scd2 merge): `history.py`.
-    history: bool = False
-    mark_deleted: bool | None = None
+    history: StrictBool = False
+    mark_deleted: StrictBool | None = None
 
     @model_validator(mode="after")
     def _placeholders_are_bound(self) -> ResourceSpec:

@@ -17,6 +17,7 @@ from crm_assets.config import SourceConfig, load_source_configs
 from crm_assets.definitions import CONFIGS_DIR
 from crm_assets.sandbox.api import Volume
 from crm_assets.sandbox.server import Sandbox
+from crm_assets_tests.postgres import fresh_database, require_postgres
 
 
 @pytest.fixture(scope="session")
@@ -40,6 +41,25 @@ def sandbox(
         monkeypatch.setenv("CRM_DUCKDB_PATH", str(duckdb_path))
         monkeypatch.setenv("CRM_PIPELINES_DIR", str(tmp_path / "dlt_pipelines"))
         yield running
+
+
+@pytest.fixture
+def postgres_url(monkeypatch: pytest.MonkeyPatch, sandbox: Sandbox) -> Iterator[str]:
+    """A fresh Postgres database as the destination (after the sandbox's env)."""
+    require_postgres()
+    with fresh_database("crm_dest") as url:
+        monkeypatch.setenv("CRM_DESTINATION", "postgres")
+        monkeypatch.setenv("CRM_POSTGRES_URL", url)
+        yield url
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def destination(request: pytest.FixtureRequest, sandbox: Sandbox, duckdb_path: Path) -> Path | str:
+    """Runs the test on each destination: the tmp DuckDB file (its path), then a fresh Postgres
+    database (its URL); helpers.query and table_counts read either."""
+    if request.param == "postgres":
+        return request.getfixturevalue("postgres_url")
+    return duckdb_path
 
 
 @pytest.fixture

@@ -148,10 +148,16 @@ def list_resources(config: SourceConfig, sandbox: Sandbox) -> Iterable[str]:
     return [r.resource.name for r in sandbox.routes[config.name] if r.kind == "list"]
 
 
-def run_checks(instance: dg.DagsterInstance, source: str) -> dict[tuple[str, str], object]:
-    """Execute only the asset checks of a source; evaluations by (resource, check name)."""
+def run_checks(
+    instance: dg.DagsterInstance, source: str, resources: Iterable[str] | None = None
+) -> dict[tuple[str, str], object]:
+    """Execute only the asset checks of a source (of some of its resources); evaluations by
+    (resource, check name)."""
     defs = build_definitions()
-    keys = [k for k in defs.resolve_asset_graph().get_all_asset_keys() if k.path[0] == source]
+    keys = [
+        k for k in defs.resolve_asset_graph().get_all_asset_keys()
+        if k.path[0] == source and (resources is None or k.path[-1] in resources)
+    ]
     checks_job = dg.define_asset_job("checks_only", selection=dg.AssetSelection.checks_for_assets(*keys))
     job = dg.Definitions.merge(defs, dg.Definitions(jobs=[checks_job])).resolve_job_def("checks_only")
     # A failed blocking check fails its step, as it would in a real run.

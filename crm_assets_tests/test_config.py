@@ -84,6 +84,19 @@ INVALID_CONFIGS = [
     ("max_concurrency", 0, ["key max_concurrency", "greater than or equal to 1"]),
     ("max_concurrency", 65, ["key max_concurrency", "less than or equal to 64"]),
     ("max_concurrency", "8", ["key max_concurrency", "valid integer"]),
+    ("resources.2.mark_deleted", True,
+     ["resource 'lead': mark_deleted needs a resource read completely", "full_refresh_schedule"]),
+    ("resources.2.history", True,
+     ["resource 'lead': full_refresh_schedule would drop the history"]),
+    ("resources.0.history", "yes", ["resource 'account', key history", "valid boolean"]),
+    ("resources.0", {"name": "account", "endpoint": {"path": "/a"}, "history": True,
+                     "mark_deleted": True}, ["resource 'account'", "drop mark_deleted"]),
+    ("resources.0", {"name": "account", "endpoint": {"path": "/a"}, "history": True,
+                     "write_disposition": "append"}, ["resource 'account'", "history keeps versions"]),
+    ("resources.0", {"name": "account", "endpoint": {"path": "/a"}, "mark_deleted": True,
+                     "write_disposition": "replace"}, ["resource 'account'", "needs write_disposition merge"]),
+    ("resource_defaults.mark_deleted", "often", ["key resource_defaults.mark_deleted", "valid boolean"]),
+    ("full_refresh_schedule.cron", "weekly", ["key full_refresh_schedule.cron", "five-field cron"]),
 ]
 
 
