@@ -32,6 +32,9 @@ from pydantic import (
     model_validator,
 )
 
+from crm_assets.pii import PiiPolicy, effective_policy, parse_path
+from crm_assets.schema_contract import SchemaContractSpec, effective_contract
+
 IDENTIFIER = r"^[a-z][a-z0-9_]*$"
 ENV_VAR_NAME = r"^[A-Z][A-Z0-9_]*$"
 OWNER = r"^(team:[A-Za-z0-9_-]+|[^@\s]+@[^@\s]+)$"
@@ -236,6 +239,10 @@ class ResourceDefaults(_Strict):
     primary_key: str | list[str] | None = None
     write_disposition: Literal["merge", "append", "replace"] | None = None
     endpoint: EndpointDefaults = EndpointDefaults()
+    # Source-wide defaults; a resource's own `pii` overrides them path by path, its own
+    # `schema_contract` entity by entity (crm_assets/pii.py, crm_assets/schema_contract.py).
+    pii: PiiPolicy = {}
+    schema_contract: SchemaContractSpec | None = None
 
 
 class ResourceSpec(_Strict):
@@ -253,6 +260,8 @@ class ResourceSpec(_Strict):
         Annotated[list[Annotated[str, Field(min_length=1, pattern=r"^[^/{}?#]+$")]], Field(min_length=1)],
     ] | None = None
     can_be_empty: bool = False
+    pii: PiiPolicy | None = None
+    schema_contract: SchemaContractSpec | None = None
 
     @model_validator(mode="after")
     def _placeholders_are_bound(self) -> ResourceSpec:
@@ -358,7 +367,38 @@ class SourceConfig(_Strict):
                         f"{where}: endpoint.params.{self.page_size_param} "
                         f"is the page size and must be a positive integer, got {size!r}"
                     )
+        self._pii_spares_keys()
         return self
+
+    def _pii_spares_keys(self) -> None:
+        """Hashing or dropping a key, cursor or a field a child's path reads breaks merges,
+        incremental loads or the child's requests: refuse it."""
+        needed: dict[str, set[str]] = {r.name: set(self.primary_key(r)) for r in self.resources}
+        for resource in self.resources:
+            if resource.endpoint.incremental:
+                needed[resource.name].add(resource.endpoint.incremental.cursor_path)
+            for match in PARENT_REFERENCE.finditer(resource.endpoint.path):
+                needed[match.group(1)].add(match.group(2))
+            if resource.parent:
+                needed[resource.parent].update(resource.include_from_parent or [])
+        for resource in self.resources:
+            for path in self.pii_policy(resource):
+                if parse_path(path)[0][0] in needed[resource.name]:
+                    raise ValueError(
+                        f"resource {resource.name!r}: pii path {path!r} is a primary key, an "
+                        "incremental cursor or a field a child resource reads; it cannot be "
+                        "hashed or dropped"
+                    )
+
+    def pii_policy(self, resource: ResourceSpec) -> dict[str, Literal["hash", "drop"]]:
+        return effective_policy(self.resource_defaults.pii, resource.pii)
+
+    @property
+    def hashes_pii(self) -> bool:
+        return any("hash" in self.pii_policy(r).values() for r in self.resources)
+
+    def schema_contract(self, resource: ResourceSpec) -> dict[str, str]:
+        return effective_contract(self.resource_defaults.schema_contract, resource.schema_contract)
 
     def resource(self, name: str) -> ResourceSpec:
         return next(resource for resource in self.resources if resource.name == name)
