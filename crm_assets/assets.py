@@ -9,11 +9,12 @@ from dagster_dlt.translator import DltResourceTranslatorData
 from dlt.sources import DltSource
 
 from crm_assets.config import SourceConfig
+from crm_assets.contract_enforcement import DiscardCounter, contracts_for_run, violation_failure
 from crm_assets.http_stats import HttpStats
 from crm_assets.materialization import row_counts, run_metadata, table_metadata
 from crm_assets.redaction import load_failure, redacted_logs, secret_forms
 from crm_assets.request_budget import RequestBudget
-from crm_assets.resources import DestinationResource, SourceApiResource
+from crm_assets.resources import DestinationResource, PiiHashKeyResource, SourceApiResource
 from crm_assets.source_builder import http_session, placeholder_source
 from crm_assets.translator import CrmDltTranslator
 
@@ -44,14 +45,17 @@ def run_in_steps(
     destination: DestinationResource,
     budget: RequestBudget,
     full_refresh: bool,
-) -> dict[str, int]:
+    contracts: dict[str, dict[str, str]],
+) -> tuple[dict[str, int], dict[str, DiscardCounter]]:
     """dlt's `pipeline.run`, step by step, so that only the steps that connect to the
     destination take a turn at it (`exclusive_connection`): sources fetch at the same time,
     even into one DuckDB file. Like dagster-dlt, start from the state kept in the destination
-    (local state may belong to an unfinished run or another machine)."""
+    (local state may belong to an unfinished run or another machine); the schema contracts
+    apply to the schema restored from there. Returns rows per table and discard counters."""
     pipeline.drop()
     with destination.exclusive_connection():
         pipeline.sync_destination()
+    discards = contracts_for_run(pipeline, source, contracts, full_refresh)
     pipeline.extract(
         source,
         workers=budget.max_concurrency,
@@ -61,7 +65,7 @@ def run_in_steps(
     pipeline.normalize()
     with destination.exclusive_connection():
         pipeline.load().raise_on_failed_jobs()
-        return row_counts(pipeline, list(source.selected_resources))
+        return row_counts(pipeline, list(source.selected_resources)), discards
 
 
 def build_source_assets(source: SourceConfig, destination_name: str) -> dg.AssetsDefinition:
@@ -69,6 +73,7 @@ def build_source_assets(source: SourceConfig, destination_name: str) -> dg.Asset
     source's API resource, so loading definitions needs no secret and sends no request."""
     api_key = api_resource_key(source)
     translator = CrmDltTranslator(source, destination_name)
+    contracts = {resource.name: source.schema_contract(resource) for resource in source.resources}
 
     def load_source(context: dg.AssetExecutionContext, config: LoadConfig) -> Iterator[Any]:
         destination: DestinationResource = context.resources.destination
@@ -80,23 +85,34 @@ def build_source_assets(source: SourceConfig, destination_name: str) -> dg.Asset
             http_stats.instrument(http_session(source, base_url, budget.max_concurrency))
         )
         secrets = secret_forms(source_api.secret_values(source))
+        pii_hash_key = None
+        if source.hashes_pii:
+            pii: PiiHashKeyResource = context.resources.pii
+            pii_hash_key = pii.validated_key()
+            secrets.append(pii_hash_key)
         full_refresh = (
             config.full_refresh or context.run.tags.get(FULL_REFRESH_TAG, "").lower() == "true"
         )
-        dlt_source = _selected(context, source_api.build_source(source, session))
+        dlt_source = _selected(context, source_api.build_source(source, session, pii_hash_key))
         with destination.exclusive_pipeline(source.name) as pipeline, redacted_logs(secrets):
             try:
-                rows_in_tables = run_in_steps(
-                    pipeline, dlt_source, destination, budget, full_refresh
+                rows_in_tables, discards = run_in_steps(
+                    pipeline, dlt_source, destination, budget, full_refresh, contracts
                 )
             except Exception as error:
-                # The chain holds URLs with query strings and headers: report, don't attach.
-                raise load_failure(
+                # The chain holds URLs with query strings and headers (and a contract's
+                # violation, the offending row's keys): report, don't attach.
+                raise violation_failure(source.name, contracts, error) or load_failure(
                     source.name, error, secrets, http_stats.last_response
                 ) from None
         shared = {**run_metadata(pipeline), **budget.metadata()}
         for resource_name in dlt_source.selected_resources:
-            table = table_metadata(pipeline, resource_name, rows_in_tables[resource_name])
+            table = table_metadata(
+                pipeline, resource_name, rows_in_tables[resource_name],
+                source.pii_policy(source.resource(resource_name)),
+            )
+            if resource_name in discards:
+                table |= discards[resource_name].metadata(pipeline)
             fetched = http_stats.metadata(resource_name)
             context.log.info(
                 f"{source.name}/{resource_name}: {table['rows_loaded'].value} rows loaded from "
@@ -124,5 +140,5 @@ def build_source_assets(source: SourceConfig, destination_name: str) -> dg.Asset
         pool=f"crm_source/{source.name}",
         # Each source has its own API resource key, so it cannot be a typed parameter (and
         # Dagster takes resources from the decorator or from parameters, not both).
-        required_resource_keys={api_key, "destination"},
+        required_resource_keys={api_key, "destination", *(["pii"] if source.hashes_pii else [])},
     )(load_source)

@@ -11,7 +11,12 @@ from crm_assets.assets import api_resource_key, build_source_assets
 from crm_assets.checks import build_source_checks
 from crm_assets.config import load_source_configs
 from crm_assets.executors import executor_from_env
-from crm_assets.resources import AlertWebhookResource, DestinationResource, SourceApiResource
+from crm_assets.resources import (
+    AlertWebhookResource,
+    DestinationResource,
+    PiiHashKeyResource,
+    SourceApiResource,
+)
 from crm_assets.schedules import source_job, source_schedule
 from crm_assets.sensors import catch_up_sensor, run_failure_alert_sensor
 
@@ -37,6 +42,7 @@ def build_definitions(configs_dir: Path | None = None) -> dg.Definitions:
         resources={
             "destination": destination,
             "alerts": AlertWebhookResource.from_env(),
+            "pii": PiiHashKeyResource.from_env(),
             **{api_resource_key(c): SourceApiResource.from_env(c) for c in configs},
         },
     )

@@ -9,6 +9,8 @@ from typing import Any
 import dagster as dg
 import dlt
 
+from crm_assets.pii import PII_LABEL, describe_policy, landing_place
+
 
 def row_counts(pipeline: dlt.Pipeline, tables: list[str]) -> dict[str, int]:
     """Rows now in each destination table; 0 where dlt made no table (no row ever came)."""
@@ -32,23 +34,57 @@ def run_metadata(pipeline: dlt.Pipeline) -> dict[str, Any]:
     }
 
 
-def _column_schema(pipeline: dlt.Pipeline, table: str) -> dg.TableSchema:
-    columns = pipeline.default_schema.tables.get(table, {}).get("columns", {})
+def _column_schema(
+    pipeline: dlt.Pipeline, table: str, pii: dict[str, str]
+) -> dg.TableSchema:
+    """The table's columns; a hashed one says so in its description and a `pii` tag."""
+    schema = pipeline.default_schema
+    columns = schema.tables.get(table, {}).get("columns", {})
+    hashed = {
+        landing_place(schema.naming, table, path)[1]
+        for path, action in pii.items()
+        if action == "hash" and landing_place(schema.naming, table, path)[0] == table
+    }
     return dg.TableSchema(
         columns=[
             dg.TableColumn(
                 name=name,
                 type=column.get("data_type") or "unknown",
                 constraints=dg.TableColumnConstraints(nullable=column.get("nullable", True)),
+                **(
+                    {"description": "pii: hashed (HMAC-SHA256)", "tags": {"pii": "hashed"}}
+                    if name in hashed
+                    else {}
+                ),
             )
             for name, column in columns.items()
         ]
     )
 
 
-def table_metadata(pipeline: dlt.Pipeline, table: str, rows_in_table: int) -> dict[str, Any]:
-    """The table as the UI shows it: `<dataset>.<table>`, its rows now, its columns, the
-    nested tables dlt split off it, and the rows this run loaded into it."""
+def pii_metadata(pipeline: dlt.Pipeline, table: str, pii: dict[str, str]) -> dict[str, Any]:
+    """Every policy path with where it lands (`emails[*].value` in a nested table, dropped
+    columns that the column schema cannot show)."""
+    if not pii:
+        return {}
+    naming = pipeline.default_schema.naming
+    places = {
+        path: "{}.{}".format(*landing_place(naming, table, path)) for path in sorted(pii)
+    }
+    return {
+        "pii": describe_policy(pii),
+        "pii_columns": dg.MetadataValue.json(
+            {place: PII_LABEL[pii[path]] for path, place in places.items()}
+        ),
+    }
+
+
+def table_metadata(
+    pipeline: dlt.Pipeline, table: str, rows_in_table: int, pii: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The table as the UI shows it: `<dataset>.<table>`, its rows now, its columns (hashed
+    ones marked), the nested tables dlt split off it, the rows this run loaded into it and the
+    PII policy."""
     nested = sorted(
         name for name in pipeline.default_schema.data_table_names() if name.startswith(f"{table}__")
     ) if pipeline.default_schema_name else []
@@ -57,7 +93,8 @@ def table_metadata(pipeline: dlt.Pipeline, table: str, rows_in_table: int) -> di
     return {
         "dagster/table_name": f"{pipeline.dataset_name}.{table}",
         "dagster/row_count": dg.MetadataValue.int(rows_in_table),
-        "dagster/column_schema": _column_schema(pipeline, table),
+        "dagster/column_schema": _column_schema(pipeline, table, pii or {}),
         "rows_loaded": dg.MetadataValue.int(rows_loaded),
         **({"nested_tables": ", ".join(nested)} if nested else {}),
+        **pii_metadata(pipeline, table, pii or {}),
     }

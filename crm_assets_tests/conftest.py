@@ -14,6 +14,7 @@ from crm_assets.config import SourceConfig, load_source_configs
 from crm_assets.definitions import CONFIGS_DIR
 from crm_assets.sandbox.api import Volume
 from crm_assets.sandbox.server import Sandbox
+from crm_assets_tests.postgres import fresh_database, require_postgres
 
 
 @pytest.fixture(scope="session")
@@ -55,3 +56,13 @@ def fast_retry_configs(tmp_path: Path) -> Path:
         raw["retry"] = {"max_retries": 3, "backoff_factor": 0.05, "timeout_seconds": 1.0}
         path.write_text(yaml.safe_dump(raw))
     return configs_dir
+
+
+@pytest.fixture
+def postgres_url(monkeypatch: pytest.MonkeyPatch, sandbox: Sandbox) -> Iterator[str]:
+    """A fresh Postgres database as the destination (after the sandbox set the env)."""
+    require_postgres()
+    with fresh_database("crm_dest") as url:
+        monkeypatch.setenv("CRM_DESTINATION", "postgres")
+        monkeypatch.setenv("CRM_POSTGRES_URL", url)
+        yield url

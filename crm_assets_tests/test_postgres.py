@@ -21,15 +21,6 @@ from crm_assets_tests.postgres import fresh_database, require_postgres
 REPO = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def postgres_url(monkeypatch: pytest.MonkeyPatch, sandbox: Sandbox) -> Iterator[str]:
-    require_postgres()
-    with fresh_database("crm_dest") as url:
-        monkeypatch.setenv("CRM_DESTINATION", "postgres")
-        monkeypatch.setenv("CRM_POSTGRES_URL", url)
-        yield url
-
-
 @pytest.mark.slow
 def test_every_source_loads_into_postgres_exactly_reruns_without_duplicates_and_passes_checks(
     sandbox: Sandbox, postgres_url: str, configs: list[SourceConfig], instance: dg.DagsterInstance
