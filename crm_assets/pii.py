@@ -55,7 +55,8 @@ def effective_policy(
 ) -> dict[str, Literal["hash", "drop"]]:
     """The source's defaults overridden path by path by the resource's own; `keep` removes."""
     merged = {**defaults, **(own or {})}
-    return {path: action for path, action in merged.items() if action != "keep"}  # type: ignore[misc]
+    kept = {path: action for path, action in merged.items() if action != "keep"}
+    return kept  # type: ignore[return-value]
 
 
 def hasher(key: str) -> Callable[[Any], str]:
@@ -64,15 +65,18 @@ def hasher(key: str) -> Callable[[Any], str]:
 
     def digest(value: Any) -> str:
         mac = keyed.copy()
-        mac.update(
-            value.encode() if isinstance(value, str) else orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-        )
+        if isinstance(value, str):
+            mac.update(value.encode())
+        else:
+            mac.update(orjson.dumps(value, option=orjson.OPT_SORT_KEYS))
         return mac.hexdigest()
 
     return digest
 
 
-def _apply(node: Any, steps: list[tuple[str, bool]], drop: bool, digest: Callable[[Any], str]) -> None:
+def _apply(
+    node: Any, steps: list[tuple[str, bool]], drop: bool, digest: Callable[[Any], str]
+) -> None:
     if not isinstance(node, dict) or steps[0][0] not in node:
         return
     (key, each), rest = steps[0], steps[1:]
