@@ -40,6 +40,11 @@ is not ~0. `--budget` (default 600 s) kills a stage that would run past it.
 Single-resource mode: `--source S --resource R` starts the sandbox with `--rows S.C=N
 --rows-per-resource 0` (C: the collection the resource reads) and selects `S/R`.
 
+Personal data: `--pii none` strips every PII policy from the copied configs (no hashing at
+all), `--pii hash-all` makes every source hash every e-mail and phone field the sandbox serves
+(`email`, `phone`, `emails[*].value`, `owner.email`), `--pii shipped` (default) runs the configs
+as they are. 3/1 with `none` against `hash-all` is the cost of hashing.
+
 A real API's latency and rate limits: `--latency-ms 100 [--jitter-ms 20] [--rate 4/1]
 [--rate party_crm=4000/h]` start a second sandbox that answers that way. Stage 3 runs against
 it and stage 3i (the same CLI, fresh DuckDB) against the instant one, the reference; stages 2
@@ -487,7 +492,9 @@ def stage_dlt(ctx: dict[str, Any], out: dict[str, Any]) -> None:
         if ctx["source"] and config.name != ctx["source"]:
             continue
         secrets = {field: env[var] for field, var in config.auth.env.items()}
-        source = build_source(config, env[config.base_url_env], secrets)
+        source = build_source(
+            config, env[config.base_url_env], secrets, pii_hash_key=env.get("CRM_PII_HASH_KEY")
+        )
         if ctx["resource"]:
             source = source.with_resources(ctx["resource"])
         pipeline = dlt.pipeline(
@@ -586,6 +593,25 @@ def snapshot_code(target: Path, attempts: int = 10, wait_s: float = 30,
     return {"dir": str(target), "sha256": digest.hexdigest(),
             "patches": [str(patch) for patch in patches or []],
             "files": [str(p.relative_to(target)) for p in files if p.suffix == ".py"]}
+
+
+HASH_ALL_PII = {"email": "hash", "phone": "hash", "emails[*].value": "hash", "owner.email": "hash"}
+
+
+def set_pii_policies(configs_dir: Path, mode: str) -> None:
+    """Rewrite the copied configs' PII policies: `none` removes them, `hash-all` hashes every
+    e-mail and phone field in every resource of every source."""
+    import yaml
+
+    for path in sorted(configs_dir.glob("*.yaml")):
+        raw = yaml.safe_load(path.read_text())
+        defaults = raw.setdefault("resource_defaults", {})
+        defaults.pop("pii", None)
+        for resource in raw["resources"]:
+            resource.pop("pii", None)
+        if mode == "hash-all":
+            defaults["pii"] = dict(HASH_ALL_PII)
+        path.write_text(yaml.safe_dump(raw, sort_keys=False))
 
 
 def free_port() -> int:
@@ -827,8 +853,15 @@ def main() -> None:
     parser.add_argument("--rate", action="append", default=[], metavar="[SOURCE=]N/SECONDS",
                         help="stage 3 against a sandbox limiting each source's requests "
                              "(429 past it); repeatable, as the sandbox's --rate")
+    parser.add_argument("--pii", choices=["shipped", "none", "hash-all"], default="shipped",
+                        help="PII policies of the copied configs (see the docstring)")
+    parser.add_argument("--only-3-over-1", action="store_true",
+                        help="skip stages 2 and 5: the floor and the Dagster run only, for a "
+                             "3/1 comparison in half the time")
     args = parser.parse_args()
     [args.records] = args.records
+    if args.pii != "shipped" and args.no_snapshot:
+        parser.error("--pii rewrites the snapshot's configs; drop --no-snapshot")
     if bool(args.source) != bool(args.resource):
         parser.error("--source and --resource go together")
     started_run = time.perf_counter()
@@ -840,6 +873,8 @@ def main() -> None:
     if args.patch and args.no_snapshot:
         parser.error("--patch applies to the snapshot; drop --no-snapshot")
     code = None if args.no_snapshot else snapshot_code(work / "code", patches=args.patch)
+    if args.pii != "shipped":
+        set_pii_policies(CONFIGS_DIR, args.pii)
     configs = load_configs()
     single = bool(args.resource)
     if single:
@@ -865,7 +900,7 @@ def main() -> None:
         selection = "*"
         sources = [c.name for c in configs]
     suffix = (f"-{args.source}.{args.resource}" if single else "") + (
-        "-nodelay" if args.sandbox_nodelay else "")
+        "-nodelay" if args.sandbox_nodelay else "") + (f"-pii-{args.pii}" if args.pii != "shipped" else "")
     json_path = args.json or ROOT / "bench" / "results" / f"throughput-{args.records}{suffix}.json"
 
     print(f"work dir {work}; code {code['dir'] if code else ROOT} "
@@ -890,6 +925,7 @@ def main() -> None:
         json_path = args.json or ROOT / "bench" / "results" / f"throughput-{args.records}{suffix}.json"
     results: dict[str, Any] = {
         "args": {"records": args.records, "source": args.source, "resource": args.resource,
+                 "pii": args.pii,
                  "latency_ms": args.latency_ms, "jitter_ms": args.jitter_ms, "rate": args.rate,
                  "sandbox_nodelay": args.sandbox_nodelay,
                  "sandbox_code_disables_nagle": nagle_off_in_code},
@@ -958,7 +994,7 @@ def main() -> None:
 
         # 2: plain dlt.
         floor_pages = sum(floor["pages_served"].values())
-        if remaining() > 0 and not slow_api:
+        if remaining() > 0 and not slow_api and not args.only_3_over_1:
             before = sandbox.stats()
             dlt_stage = python_stage("dlt")
             dlt_stage["pages_served"] = pages_served(before, sandbox.stats())
@@ -1037,7 +1073,7 @@ def main() -> None:
                   f"{sum(measured['pages_served'].values())} (floor {floor_pages})", flush=True)
 
         # 5: code-location load.
-        if remaining() > 0 and not slow_api:
+        if remaining() > 0 and not slow_api and not args.only_3_over_1:
             validate = median_wall(
                 [sys.executable, "-m", "dagster", "definitions", "validate",
                  "-m", "crm_assets.definitions"], dagster_env, work, "validate")

@@ -10,17 +10,16 @@ from dlt.sources import DltSource
 
 from crm_assets.checks import evaluate_checks, source_check_specs
 from crm_assets.config import SourceConfig
-from crm_assets.http_stats import HttpStats
+from crm_assets.contract_enforcement import DiscardCounter, contracts_for_run, violation_failure
 from crm_assets.deletions import mark_absent_rows
+from crm_assets.http_stats import HttpStats
 from crm_assets.materialization import TableRows, row_counts, run_metadata, table_metadata
 from crm_assets.redaction import load_failure, redacted_logs, secret_forms
 from crm_assets.request_budget import RequestBudget
-from crm_assets.resources import DestinationResource, SourceApiResource
+from crm_assets.resources import DestinationResource, PiiHashKeyResource, SourceApiResource
 from crm_assets.schedules import FULL_REFRESH_TAG
 from crm_assets.source_builder import http_session, placeholder_source
 from crm_assets.translator import CrmDltTranslator
-
-
 
 
 class LoadConfig(dg.Config):
@@ -44,16 +43,19 @@ def run_in_steps(
     destination: DestinationResource,
     budget: RequestBudget,
     full_refresh: bool,
+    contracts: dict[str, dict[str, str]],
     mark_deleted: Collection[str] = (),
-) -> dict[str, TableRows]:
+) -> tuple[dict[str, TableRows], dict[str, DiscardCounter]]:
     """dlt's `pipeline.run`, step by step, so that only the steps that connect to the
     destination take a turn at it (`exclusive_connection`): sources fetch at the same time,
     even into one DuckDB file. Like dagster-dlt, start from the state kept in the destination
-    (local state may belong to an unfinished run or another machine). Once the load has
-    succeeded, the `mark_deleted` tables mark the rows it did not return."""
+    (local state may belong to an unfinished run or another machine); the schema contracts
+    apply to the schema restored from there. Once the load has succeeded, the `mark_deleted`
+    tables mark the rows it did not return. Returns rows per table and discard counters."""
     pipeline.drop()
     with destination.exclusive_connection():
         pipeline.sync_destination()
+    discards = contracts_for_run(pipeline, source, contracts, full_refresh)
     pipeline.extract(
         source,
         workers=budget.max_concurrency,
@@ -73,7 +75,7 @@ def run_in_steps(
         counts = row_counts(pipeline, list(source.selected_resources))
     for table, rows in marked.items():
         counts[table].marked_deleted = rows
-    return counts
+    return counts, discards
 
 
 def build_source_assets(source: SourceConfig, destination_name: str) -> dg.AssetsDefinition:
@@ -82,6 +84,7 @@ def build_source_assets(source: SourceConfig, destination_name: str) -> dg.Asset
     api_key = api_resource_key(source)
     translator = CrmDltTranslator(source, destination_name)
     mark_deleted = [r.name for r in source.resources if source.marks_deleted(r)]
+    contracts = {resource.name: source.schema_contract(resource) for resource in source.resources}
 
     def load_source(context: dg.AssetExecutionContext, config: LoadConfig) -> Iterator[Any]:
         destination: DestinationResource = context.resources.destination
@@ -90,7 +93,9 @@ def build_source_assets(source: SourceConfig, destination_name: str) -> dg.Asset
                 yield from load_selected(context, config, pipeline)
             # In the load's step: one step per source, and the checks see the load just made.
             with destination.exclusive_connection():
-                yield from evaluate_checks(source, pipeline, context.selected_asset_check_keys)
+                yield from evaluate_checks(
+                    source, pipeline, context.selected_asset_check_keys, context.instance
+                )
 
     def load_selected(
         context: dg.AssetExecutionContext, config: LoadConfig, pipeline: dlt.Pipeline
@@ -104,23 +109,35 @@ def build_source_assets(source: SourceConfig, destination_name: str) -> dg.Asset
             http_stats.instrument(http_session(source, base_url, budget.max_concurrency))
         )
         secrets = secret_forms(source_api.secret_values(source))
+        pii_hash_key = None
+        if source.hashes_pii:
+            pii: PiiHashKeyResource = context.resources.pii
+            pii_hash_key = pii.validated_key()
+            secrets.append(pii_hash_key)
         full_refresh = (
             config.full_refresh or context.run.tags.get(FULL_REFRESH_TAG, "").lower() == "true"
         )
-        dlt_source = _selected(context, source_api.build_source(source, session))
+        dlt_source = _selected(context, source_api.build_source(source, session, pii_hash_key))
         with redacted_logs(secrets):
             try:
-                rows_in_tables = run_in_steps(
-                    pipeline, dlt_source, destination, budget, full_refresh, mark_deleted
+                rows_in_tables, discards = run_in_steps(
+                    pipeline, dlt_source, destination, budget, full_refresh, contracts,
+                    mark_deleted,
                 )
             except Exception as error:
-                # The chain holds URLs with query strings and headers: report, don't attach.
-                raise load_failure(
+                # The chain holds URLs with query strings and headers (and a contract's
+                # violation, the offending row's keys): report, don't attach.
+                raise violation_failure(source.name, contracts, error) or load_failure(
                     source.name, error, secrets, http_stats.last_response
                 ) from None
         shared = {**run_metadata(pipeline), **budget.metadata()}
         for resource_name in dlt_source.selected_resources:
-            table = table_metadata(pipeline, resource_name, rows_in_tables[resource_name])
+            table = table_metadata(
+                pipeline, resource_name, rows_in_tables[resource_name],
+                source.pii_policy(source.resource(resource_name)),
+            )
+            if resource_name in discards:
+                table |= discards[resource_name].metadata(pipeline)
             fetched = http_stats.metadata(resource_name)
             context.log.info(
                 f"{source.name}/{resource_name}: {table['rows_loaded'].value} rows loaded from "
@@ -149,5 +166,5 @@ def build_source_assets(source: SourceConfig, destination_name: str) -> dg.Asset
         pool=f"crm_source/{source.name}",
         # Each source has its own API resource key, so it cannot be a typed parameter (and
         # Dagster takes resources from the decorator or from parameters, not both).
-        required_resource_keys={api_key, "destination"},
+        required_resource_keys={api_key, "destination", *(["pii"] if source.hashes_pii else [])},
     )(load_source)

@@ -51,7 +51,8 @@ def check_specs(config: SourceConfig, resource: ResourceSpec) -> list[dg.AssetCh
         ),
         dg.AssetCheckSpec(
             SCHEMA_DRIFT, asset=asset,
-            description="Columns added or removed since the previous load (WARN).",
+            description="Columns added or removed since the previous load, or kept out of the "
+            "last load by the schema contract (WARN).",
         ),
     ]
 
@@ -198,9 +199,25 @@ def _check_loaded_recently(reader: _TableReader, config: SourceConfig) -> dict[s
     )
 
 
-def _check_schema_drift(reader: _TableReader, resource: ResourceSpec) -> dict[str, Any]:
+def _discarded_columns(instance: dg.DagsterInstance, asset: dg.AssetKey) -> list[str]:
+    """What the schema contract kept out of the asset's latest materialization."""
+    event = instance.get_latest_materialization_event(asset)
+    materialization = event.asset_materialization if event else None
+    entry = materialization.metadata.get("columns_discarded") if materialization else None
+    return json.loads(entry.value) if entry else []
+
+
+def _check_schema_drift(
+    reader: _TableReader, resource: ResourceSpec, discarded: list[str]
+) -> dict[str, Any]:
+    kept_out = f" The schema contract kept out of the last load: {discarded}." if discarded else ""
     if not reader.exists(resource.name):
-        return dict(passed=True, description="No table yet.")
+        return dict(
+            passed=not discarded,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=kept_out.strip() or "No table yet.",
+            metadata={"columns_discarded": json.dumps(discarded)},
+        )
     loads = reader.successful_loads
     current = reader.schema_columns(loads[0][1], resource.name) if loads else None
     previous = reader.schema_columns(loads[1][1], resource.name) if len(loads) > 1 else None
@@ -209,14 +226,15 @@ def _check_schema_drift(reader: _TableReader, resource: ResourceSpec) -> dict[st
     removed = sorted(previous - (current or set())) if previous else []
     # A column dlt loaded that the table no longer has was dropped outside dlt.
     removed += sorted(column for column in (current or set()) - in_table if column not in removed)
-    passed = not added and not removed
+    passed = not added and not removed and not discarded
     return dict(
         passed=passed,
         severity=dg.AssetCheckSeverity.WARN,
-        description=None if passed else f"Columns added: {added}; removed: {removed}.",
+        description=None if passed else f"Columns added: {added}; removed: {removed}.{kept_out}",
         metadata={
             "columns_added": json.dumps(added),
             "columns_removed": json.dumps(removed),
+            "columns_discarded": json.dumps(discarded),
             "columns": len(in_table),
         },
     )
@@ -227,9 +245,14 @@ def source_check_specs(config: SourceConfig) -> list[dg.AssetCheckSpec]:
 
 
 def evaluate_checks(
-    config: SourceConfig, pipeline: dlt.Pipeline, check_keys: Iterable[dg.AssetCheckKey]
+    config: SourceConfig,
+    pipeline: dlt.Pipeline,
+    check_keys: Iterable[dg.AssetCheckKey],
+    instance: dg.DagsterInstance,
 ) -> Iterator[dg.AssetCheckResult]:
-    """The selected checks of one source, over one connection to its dataset."""
+    """The selected checks of one source, over one connection to its dataset. Run after the
+    step's materializations, which the instance has stored by then (schema_drift reads what the
+    contract kept out of the latest one)."""
     check_keys = sorted(check_keys, key=str)
     if not check_keys:
         return
@@ -241,7 +264,9 @@ def evaluate_checks(
                 PRIMARY_KEY: lambda: _check_primary_key(reader, config, resource),
                 HAS_ROWS: lambda: _check_has_rows(reader, resource),
                 LOADED_RECENTLY: lambda: _check_loaded_recently(reader, config),
-                SCHEMA_DRIFT: lambda: _check_schema_drift(reader, resource),
+                SCHEMA_DRIFT: lambda: _check_schema_drift(
+                    reader, resource, _discarded_columns(instance, check_key.asset_key)
+                ),
             }[check_key.name]()
             yield dg.AssetCheckResult(
                 asset_key=check_key.asset_key, check_name=check_key.name, **outcome

@@ -33,6 +33,9 @@ from pydantic import (
     model_validator,
 )
 
+from crm_assets.pii import PiiPolicy, effective_policy, parse_path
+from crm_assets.schema_contract import SchemaContractSpec, effective_contract
+
 IDENTIFIER = r"^[a-z][a-z0-9_]*$"
 ENV_VAR_NAME = r"^[A-Z][A-Z0-9_]*$"
 OWNER = r"^(team:[A-Za-z0-9_-]+|[^@\s]+@[^@\s]+)$"
@@ -240,6 +243,10 @@ class ResourceDefaults(_Strict):
     # defaults it applies to the resources read completely, the others cannot see deletions.
     mark_deleted: StrictBool | None = None
     endpoint: EndpointDefaults = EndpointDefaults()
+    # Source-wide defaults; a resource's own `pii` overrides them path by path, its own
+    # `schema_contract` entity by entity (crm_assets/pii.py, crm_assets/schema_contract.py).
+    pii: PiiPolicy = {}
+    schema_contract: SchemaContractSpec | None = None
 
 
 class ResourceSpec(_Strict):
@@ -260,6 +267,8 @@ class ResourceSpec(_Strict):
     # Keep every version of a row (dlt's scd2 merge): `history.py`.
     history: StrictBool = False
     mark_deleted: StrictBool | None = None
+    pii: PiiPolicy | None = None
+    schema_contract: SchemaContractSpec | None = None
 
     @model_validator(mode="after")
     def _placeholders_are_bound(self) -> ResourceSpec:
@@ -379,7 +388,38 @@ class SourceConfig(_Strict):
                         f"{where}: endpoint.params.{self.page_size_param} "
                         f"is the page size and must be a positive integer, got {size!r}"
                     )
+        self._pii_spares_keys()
         return self
+
+    def _pii_spares_keys(self) -> None:
+        """Hashing or dropping a key, cursor or a field a child's path reads breaks merges,
+        incremental loads or the child's requests: refuse it."""
+        needed: dict[str, set[str]] = {r.name: set(self.primary_key(r)) for r in self.resources}
+        for resource in self.resources:
+            if resource.endpoint.incremental:
+                needed[resource.name].add(resource.endpoint.incremental.cursor_path)
+            for match in PARENT_REFERENCE.finditer(resource.endpoint.path):
+                needed[match.group(1)].add(match.group(2))
+            if resource.parent:
+                needed[resource.parent].update(resource.include_from_parent or [])
+        for resource in self.resources:
+            for path in self.pii_policy(resource):
+                if parse_path(path)[0][0] in needed[resource.name]:
+                    raise ValueError(
+                        f"resource {resource.name!r}: pii path {path!r} is a primary key, an "
+                        "incremental cursor or a field a child resource reads; it cannot be "
+                        "hashed or dropped"
+                    )
+
+    def pii_policy(self, resource: ResourceSpec) -> dict[str, Literal["hash", "drop"]]:
+        return effective_policy(self.resource_defaults.pii, resource.pii)
+
+    @property
+    def hashes_pii(self) -> bool:
+        return any("hash" in self.pii_policy(r).values() for r in self.resources)
+
+    def schema_contract(self, resource: ResourceSpec) -> dict[str, str]:
+        return effective_contract(self.resource_defaults.schema_contract, resource.schema_contract)
 
     def resource(self, name: str) -> ResourceSpec:
         return next(resource for resource in self.resources if resource.name == name)

@@ -11,7 +11,12 @@ from crm_assets.assets import api_resource_key, build_source_assets
 from crm_assets.config import load_source_configs
 from crm_assets.connection_check.definitions import connection_check_job, connection_check_sensor
 from crm_assets.executors import executor_from_env
-from crm_assets.resources import AlertWebhookResource, DestinationResource, SourceApiResource
+from crm_assets.resources import (
+    AlertWebhookResource,
+    DestinationResource,
+    PiiHashKeyResource,
+    SourceApiResource,
+)
 from crm_assets.schedules import full_refresh_schedule, source_job, source_schedule
 from crm_assets.sensors import catch_up_sensor, run_failure_alert_sensor
 
@@ -41,6 +46,7 @@ def build_definitions(configs_dir: Path | None = None) -> dg.Definitions:
         resources={
             "destination": destination,
             "alerts": AlertWebhookResource.from_env(),
+            "pii": PiiHashKeyResource.from_env(),
             **{api_resource_key(c): SourceApiResource.from_env(c) for c in configs},
         },
     )

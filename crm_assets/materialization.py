@@ -11,6 +11,7 @@ import dagster as dg
 import dlt
 
 from crm_assets.deletions import DELETED_AT, current_condition
+from crm_assets.pii import PII_LABEL, describe_policy, landing_place
 
 
 @dataclass
@@ -53,24 +54,58 @@ def run_metadata(pipeline: dlt.Pipeline) -> dict[str, Any]:
     }
 
 
-def _column_schema(pipeline: dlt.Pipeline, table: str) -> dg.TableSchema:
-    columns = pipeline.default_schema.tables.get(table, {}).get("columns", {})
+def _column_schema(
+    pipeline: dlt.Pipeline, table: str, pii: dict[str, str]
+) -> dg.TableSchema:
+    """The table's columns; a hashed one says so in its description and a `pii` tag."""
+    schema = pipeline.default_schema
+    columns = schema.tables.get(table, {}).get("columns", {})
+    hashed = {
+        landing_place(schema.naming, table, path)[1]
+        for path, action in pii.items()
+        if action == "hash" and landing_place(schema.naming, table, path)[0] == table
+    }
     return dg.TableSchema(
         columns=[
             dg.TableColumn(
                 name=name,
                 type=column.get("data_type") or "unknown",
                 constraints=dg.TableColumnConstraints(nullable=column.get("nullable", True)),
+                **(
+                    {"description": "pii: hashed (HMAC-SHA256)", "tags": {"pii": "hashed"}}
+                    if name in hashed
+                    else {}
+                ),
             )
             for name, column in columns.items()
         ]
     )
 
 
-def table_metadata(pipeline: dlt.Pipeline, table: str, rows_in_table: TableRows) -> dict[str, Any]:
+def pii_metadata(pipeline: dlt.Pipeline, table: str, pii: dict[str, str]) -> dict[str, Any]:
+    """Every policy path with where it lands (`emails[*].value` in a nested table, dropped
+    columns that the column schema cannot show)."""
+    if not pii:
+        return {}
+    naming = pipeline.default_schema.naming
+    places = {
+        path: "{}.{}".format(*landing_place(naming, table, path)) for path in sorted(pii)
+    }
+    return {
+        "pii": describe_policy(pii),
+        "pii_columns": dg.MetadataValue.json(
+            {place: PII_LABEL[pii[path]] for path, place in places.items()}
+        ),
+    }
+
+
+def table_metadata(
+    pipeline: dlt.Pipeline, table: str, rows_in_table: TableRows, pii: dict[str, str] | None = None
+) -> dict[str, Any]:
     """The table as the UI shows it: `<dataset>.<table>`, its rows now (all of them; the
-    current ones apart where the table keeps history or deleted rows), its columns, the nested
-    tables dlt split off it, and the rows this run loaded into it."""
+    current ones apart where the table keeps history or deleted rows), its columns (hashed ones
+    marked), the nested tables dlt split off it, the rows this run loaded into it and the PII
+    policy."""
     nested = sorted(
         name for name in pipeline.default_schema.data_table_names() if name.startswith(f"{table}__")
     ) if pipeline.default_schema_name else []
@@ -91,8 +126,9 @@ def table_metadata(pipeline: dlt.Pipeline, table: str, rows_in_table: TableRows)
     return {
         "dagster/table_name": f"{pipeline.dataset_name}.{table}",
         "dagster/row_count": dg.MetadataValue.int(rows_in_table.rows),
-        "dagster/column_schema": _column_schema(pipeline, table),
+        "dagster/column_schema": _column_schema(pipeline, table, pii or {}),
         "rows_loaded": dg.MetadataValue.int(rows_loaded),
         **current,
         **({"nested_tables": ", ".join(nested)} if nested else {}),
+        **pii_metadata(pipeline, table, pii or {}),
     }

@@ -16,6 +16,7 @@ from dlt.sources import DltSource
 from pydantic import TypeAdapter
 
 from crm_assets.config import MaxConcurrency, RateLimitSpec, SourceConfig, validate_base_url
+from crm_assets.pii import HASH_KEY_ENV, MIN_HASH_KEY_LENGTH
 from crm_assets.request_budget import RequestBudget
 from crm_assets.source_builder import build_source
 
@@ -85,9 +86,31 @@ class SourceApiResource(dg.ConfigurableResource):
     def secret_values(self, config: SourceConfig) -> list[str]:
         return [getattr(self, field) for field in config.auth.env]
 
-    def build_source(self, config: SourceConfig, session: Any = None) -> DltSource:
+    def build_source(
+        self, config: SourceConfig, session: Any = None, pii_hash_key: str | None = None
+    ) -> DltSource:
         secrets = {field: getattr(self, field) for field in config.auth.env}
-        return build_source(config, self.validated_base_url(config), secrets, session)
+        return build_source(config, self.validated_base_url(config), secrets, session, pii_hash_key)
+
+
+class PiiHashKeyResource(dg.ConfigurableResource):
+    """The key of the PII policies' HMAC-SHA256, from CRM_PII_HASH_KEY. One key for every
+    source, so hashed values join across sources; only sources whose config hashes a column
+    require this resource, so only their runs fail, at start, when the variable is unset."""
+
+    hash_key: str
+
+    @classmethod
+    def from_env(cls) -> PiiHashKeyResource:
+        return cls(hash_key=dg.EnvVar(HASH_KEY_ENV))
+
+    def validated_key(self) -> str:
+        if len(self.hash_key) < MIN_HASH_KEY_LENGTH:
+            raise dg.Failure(
+                f"{HASH_KEY_ENV} is shorter than {MIN_HASH_KEY_LENGTH} characters: hashed values "
+                "could be brute-forced (e.g. `openssl rand -hex 32`)"
+            )
+        return self.hash_key
 
 
 class DestinationResource(dg.ConfigurableResource):

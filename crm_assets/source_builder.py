@@ -20,6 +20,7 @@ from crm_assets.config import (
 )
 from crm_assets.deletions import deleted_at_column
 from crm_assets.history import history_hints
+from crm_assets.pii import hasher, row_policy
 
 
 def _for_each_values_resource(resource: ResourceSpec) -> tuple[str, Any]:
@@ -53,7 +54,10 @@ def _resource_config(
 ) -> tuple[dict[str, Any], list[Any]]:
     """dlt's EndpointResource for one spec, and any helper dlt resources it needs."""
     config = resource.model_dump(
-        exclude={"description", "for_each", "can_be_empty", "history", "mark_deleted"},
+        exclude={
+            "description", "for_each", "can_be_empty", "history", "mark_deleted", "pii",
+            "schema_contract",
+        },
         exclude_none=True,
     )
     config["endpoint"] = _endpoint_config(resource.endpoint)
@@ -142,7 +146,7 @@ def rest_api_config(
         },
         "resource_defaults": {
             **config.resource_defaults.model_dump(
-                exclude_none=True, exclude={"endpoint", "mark_deleted"}
+                exclude_none=True, exclude={"endpoint", "mark_deleted", "pii", "schema_contract"}
             ),
             "endpoint": _endpoint_config(config.resource_defaults.endpoint),
         },
@@ -151,16 +155,28 @@ def rest_api_config(
 
 
 def build_source(
-    config: SourceConfig, base_url: str, secrets: dict[str, str], session: Any = None
+    config: SourceConfig,
+    base_url: str,
+    secrets: dict[str, str],
+    session: Any = None,
+    pii_hash_key: str | None = None,
 ) -> DltSource:
+    """The REST source with each resource's PII policy as its last map step, so dlt writes no
+    row before the policy ran. A policy that hashes needs `pii_hash_key`."""
     # Parallelized on the source, dlt extracts every resource in its thread pool (set per
     # resource in the REST config, dlt 1.31 keeps top-level resources on the main thread; on a
     # child it is what sends each parent row's request to the pool: `_resource_config`).
-    return rest_api_source(
+    source = rest_api_source(
         rest_api_config(config, base_url, secrets, session),  # type: ignore[arg-type]
         name=config.name,
         parallelized=True,
     )
+    digest = hasher(pii_hash_key) if pii_hash_key else None
+    for resource in config.resources:
+        policy = config.pii_policy(resource)
+        if policy:
+            source.resources[resource.name].add_map(row_policy(policy, digest))
+    return source
 
 
 def placeholder_source(config: SourceConfig) -> DltSource:

@@ -10,6 +10,8 @@ from dagster_dlt import DagsterDltTranslator
 from dagster_dlt.translator import DltResourceTranslatorData
 
 from crm_assets.config import ResourceSpec, SourceConfig
+from crm_assets.pii import PII_LABEL, describe_policy
+from crm_assets.schema_contract import EVOLVE
 
 
 def describe_endpoint(config: SourceConfig, resource: ResourceSpec) -> str:
@@ -52,6 +54,16 @@ class CrmDltTranslator(DagsterDltTranslator):
             f"{summary}: {describe_endpoint(config, resource)}.\n\n"
             f"From {config.name}: {config.description}"
         )
+        pii = config.pii_policy(resource)
+        contract = config.schema_contract(resource)
+        # Before any run, the policies are visible and searchable: a tag names what happens
+        # to personal data (catalog filter `crm/pii`), metadata lists each path.
+        governance: dict[str, str] = {}
+        if pii:
+            governance["pii"] = describe_policy(pii)
+        if contract != EVOLVE:
+            governance["schema_contract"] = ", ".join(f"{k}: {v}" for k, v in contract.items())
+        pii_tag = "-".join(sorted({PII_LABEL[action] for action in pii.values()}))
         return (
             super()
             .get_asset_spec(data)
@@ -62,7 +74,11 @@ class CrmDltTranslator(DagsterDltTranslator):
                 description=description,
                 owners=config.owners,
                 kinds={"dlt", self.destination_name},
-                tags={"crm/source": config.name, "crm/auth": config.auth.type},
+                tags={
+                    "crm/source": config.name,
+                    "crm/auth": config.auth.type,
+                    **({"crm/pii": pii_tag} if pii_tag else {}),
+                },
                 freshness_policy=dg.FreshnessPolicy.time_window(
                     fail_window=timedelta(hours=config.freshness_hours)
                 ),
@@ -72,6 +88,7 @@ class CrmDltTranslator(DagsterDltTranslator):
                     "endpoint": describe_endpoint(config, resource),
                     "dagster/storage_kind": self.destination_name,
                     "dagster/table_name": f"{config.name}.{resource.name}",
+                    **governance,
                 }
             )
         )

@@ -188,3 +188,14 @@ def alert_on_failed_run(
 def execute(duckdb_path: Path, sql: str) -> None:
     with duckdb.connect(str(duckdb_path)) as connection:
         connection.execute(sql)
+
+
+def files_containing(values: Iterable[str], *places: Path) -> list[str]:
+    """`<value> in <file>` for every value found in the bytes of a file under the places."""
+    found = []
+    for place in places:
+        for path in [place] if place.is_file() else sorted(place.rglob("*")):
+            if path.is_file():
+                data = path.read_bytes()
+                found += [f"{value} in {path}" for value in values if value.encode() in data]
+    return found

@@ -26,7 +26,8 @@ def test_the_five_sources_hold_the_seed_resources(configs: list[SourceConfig]):
 
 def build_real_source(config: SourceConfig):
     """dlt's REST source, as a run builds it (with stand-in secrets)."""
-    return build_source(config, config.base_url, {field: "x" for field in config.auth.env})
+    secrets = {field: "x" for field in config.auth.env}
+    return build_source(config, config.base_url, secrets, pii_hash_key="k" * 32)
 
 
 def test_every_config_builds_a_dlt_source_shaped_like_the_definition_time_one(
@@ -97,6 +98,21 @@ INVALID_CONFIGS = [
                      "write_disposition": "replace"}, ["resource 'account'", "needs write_disposition merge"]),
     ("resource_defaults.mark_deleted", "often", ["key resource_defaults.mark_deleted", "valid boolean"]),
     ("full_refresh_schedule.cron", "weekly", ["key full_refresh_schedule.cron", "five-field cron"]),
+    ("resource_defaults.pii", {"email": "encrypt"},
+     ["key resource_defaults.pii.email", "'hash', 'drop' or 'keep'"]),
+    ("resources.1.pii", {"emails[0].value": "hash"},
+     ["resource 'contact', key pii", "'emails[0].value' is not `field`"]),
+    ("resources.1.pii", {"phones[*]": "drop"}, ["resource 'contact', key pii", "drop the list itself"]),
+    ("resources.2.pii", {"id": "hash"}, ["resource 'lead': pii path 'id' is a primary key"]),
+    ("resources.2.pii", {"updated_at": "drop"},
+     ["resource 'lead': pii path 'updated_at'", "incremental cursor"]),
+    ("resource_defaults.schema_contract", "frozen",
+     ["key resource_defaults.schema_contract", "'frozen' is not a schema contract mode"]),
+    ("resources.2.schema_contract", {"columns": "block"},
+     ["resource 'lead', key schema_contract.columns", "'evolve', 'freeze', 'discard_row' or 'discard_value'"]),
+    ("resources.2.schema_contract", {"rows": "freeze"},
+     ["resource 'lead', key schema_contract.rows", "Extra inputs"]),
+    ("schema_contract", "freeze", ["key schema_contract", "Extra inputs"]),
 ]
 
 
@@ -121,6 +137,25 @@ def test_a_cycle_between_two_resources_is_named(tmp_path: Path):
     config_file.write_text(yaml.safe_dump(raw))
     with pytest.raises(ConfigError, match=r"account -> contact -> account form a cycle"):
         load_source_config(config_file)
+
+
+def test_resource_policies_override_the_source_defaults_path_by_path_and_entity_by_entity(
+    tmp_path: Path,
+):
+    raw = _mutate("resource_defaults.schema_contract", "freeze")
+    raw["resources"][2]["schema_contract"] = {"columns": "discard_value"}
+    raw["resources"][2]["pii"] = {"email": "keep", "notes": "drop"}
+    config_file = tmp_path / "lead_crm.yaml"
+    config_file.write_text(yaml.safe_dump(raw))
+    config = load_source_config(config_file)
+    account, lead = config.resource("account"), config.resource("lead")
+    assert config.schema_contract(account) == dict.fromkeys(["tables", "columns", "data_type"], "freeze")
+    assert config.schema_contract(lead) == {
+        "tables": "freeze", "columns": "discard_value", "data_type": "freeze"
+    }
+    assert config.pii_policy(lead) == {
+        "phone": "hash", "emails[*].value": "hash", "owner.email": "hash", "notes": "drop"
+    }
 
 
 def test_a_file_that_is_not_yaml_is_named(tmp_path: Path):

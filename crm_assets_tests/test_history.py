@@ -110,7 +110,9 @@ def test_history_is_dlt_scd2_and_an_incremental_resource_retires_only_the_keys_i
             ],
         }
     )
-    dlt_source = build_source(config, config.base_url, {f: "x" for f in config.auth.env})
+    dlt_source = build_source(
+        config, config.base_url, {f: "x" for f in config.auth.env}, pii_hash_key="k" * 32
+    )
     table = dlt_source.resources[resource].compute_table_schema()
     assert (table["write_disposition"], table["x-merge-strategy"]) == ("merge", "scd2")
     assert {"_dlt_valid_from", "_dlt_valid_to"} <= set(table["columns"])

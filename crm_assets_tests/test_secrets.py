@@ -17,19 +17,9 @@ from crm_assets.config import SourceConfig
 from crm_assets.redaction import secret_forms
 from crm_assets.sandbox.api import Volume
 from crm_assets.sandbox.server import Fault, Sandbox
-from crm_assets_tests.helpers import expected_counts, table_counts
+from crm_assets_tests.helpers import expected_counts, files_containing, table_counts
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def _leaks(secrets: list[str], *places: Path) -> list[str]:
-    found = []
-    for place in places:
-        for path in [place] if place.is_file() else place.rglob("*"):
-            if path.is_file():
-                data = path.read_bytes()
-                found += [f"{secret} in {path}" for secret in secrets if secret.encode() in data]
-    return found
 
 
 @pytest.mark.slow
@@ -52,7 +42,7 @@ def test_cli_loads_every_source_and_no_secret_leaks_from_succeeding_or_failing_r
             form
             for config in configs
             for form in secret_forms([sandbox.env()[name] for name in config.auth.env.values()])
-        ] + [wrong_key]
+        ] + [wrong_key, sandbox.pii_hash_key]
 
         def materialize(selection: str, name: str, **overrides: str) -> int:
             completed = subprocess.run(
@@ -76,10 +66,10 @@ def test_cli_loads_every_source_and_no_secret_leaks_from_succeeding_or_failing_r
     assert b"Switching pool start method to `spawn`" in (outputs / "success.out").read_bytes()
     assert b"HTTP 401" in (outputs / "unauthorized.out").read_bytes()
     assert b"HTTP 429" in (outputs / "rate_limited.out").read_bytes()
-    leaks = _leaks(secrets, outputs, home, pipelines, tmp_path / "crm.duckdb")
+    leaks = files_containing(secrets, outputs, home, pipelines, tmp_path / "crm.duckdb")
     assert leaks == []
 
 
 def test_the_scan_finds_a_secret_where_there_is_one(tmp_path: Path):
     (tmp_path / "log.txt").write_text("GET /v1/lead?api_key=s3cr3t-value")
-    assert _leaks(["s3cr3t-value"], tmp_path) == [f"s3cr3t-value in {tmp_path / 'log.txt'}"]
+    assert files_containing(["s3cr3t-value"], tmp_path) == [f"s3cr3t-value in {tmp_path / 'log.txt'}"]

@@ -32,6 +32,17 @@ def sandbox_secrets(config: SourceConfig, suffix: str = "") -> dict[str, str]:
 
 
 @dataclass
+class SchemaChange:
+    """The API changing a collection's rows from record `from_id` on: `amount` sent as text
+    (a changed type) and `new_fields` added (new columns)."""
+
+    collection: str  # source.collection
+    amount_as_text: bool = False
+    new_fields: dict[str, Any] = field(default_factory=dict)
+    from_id: int = 1
+
+
+@dataclass
 class Volume:
     """The data behind the APIs, keyed `source.collection`: how many rows each list resource
     holds (a child holds `parent_id % 3` rows per parent), which records changed (id ->
@@ -43,6 +54,7 @@ class Volume:
     revisions: dict[str, dict[int, int]] = field(default_factory=dict)
     deleted: dict[str, set[int]] = field(default_factory=dict)
     amount_as_text: set[str] = field(default_factory=set)
+    schema_changes: dict[str, SchemaChange] = field(default_factory=dict)
 
     def rows(self, source: str, resource: str) -> int:
         return self.overrides.get(f"{source}.{resource}", self.default)
@@ -56,11 +68,19 @@ class Volume:
         count = self.rows(source, collection)
         gone = self.deleted.get(f"{source}.{collection}", set())
         return count - sum(1 for record_id in gone if 1 <= record_id <= count)
+    def change_schema(self, change: SchemaChange) -> None:
+        self.schema_changes[change.collection] = change
 
     def record(self, source: str, collection: str, record_id: int) -> dict[str, Any]:
         key = f"{source}.{collection}"
         revision = self.revisions.get(key, {}).get(record_id, 0)
-        return make_record(collection, record_id, revision, key in self.amount_as_text)
+        change = self.schema_changes.get(key)
+        changed = change is not None and record_id >= change.from_id
+        as_text = key in self.amount_as_text or (changed and change.amount_as_text)
+        record = make_record(collection, record_id, revision, as_text)
+        if changed:
+            record.update(change.new_fields)
+        return record
 
     def ids_updated_since(self, source: str, collection: str, since: str) -> Sequence[int]:
         """Ids whose updated_at >= since, ascending, without building the whole range."""

@@ -13,6 +13,11 @@ LATE_FIELD_FROM_INDEX = 150
 
 # Each revision of a record moves its updated_at one year on.
 MINUTES_PER_REVISION = 525_600
+# Collections whose records are people, with e-mails and a phone. Record n of each is person
+# n % PEOPLE + 1, so one person appears in several resources and sources (lead_crm's lead and
+# contact 3 are the same person as deal_crm's contacts 3).
+PERSON_COLLECTIONS = frozenset({"contact", "lead", "contacts", "endusers"})
+PEOPLE = 29
 
 
 def timestamp(minutes: int) -> str:
@@ -28,6 +33,20 @@ def minutes_since_epoch(value: str) -> float:
 
 def updated_minutes(record_id: int, revision: int) -> int:
     return record_id + revision * MINUTES_PER_REVISION
+
+
+def person(record_id: int) -> dict[str, Any]:
+    """The personal data of a record in a person collection: known values tests search for."""
+    number = record_id % PEOPLE + 1
+    email = f"person{number}@example.test"
+    return {
+        "email": email,
+        "phone": f"+1-555-01{number:02d}",
+        "emails": [
+            {"type": "work", "value": email},
+            {"type": "home", "value": f"person{number}.home@example.test"},
+        ],
+    }
 
 
 def make_record(
@@ -46,6 +65,8 @@ def make_record(
         "owner": {"id": record_id % 17 + 1, "email": f"owner{record_id % 17 + 1}@example.test"},
         "labels": [f"label-{(record_id + k) % 7}" for k in range(record_id % 3)],
     }
+    if resource in PERSON_COLLECTIONS:
+        record.update(person(record_id))
     if record_id >= LATE_FIELD_FROM_INDEX:
         record["archived_reason"] = "none"
     return record

@@ -5,9 +5,10 @@ window (429 with Retry-After and X-RateLimit-* headers; `traffic.py`). Faults ar
 path (429 with Retry-After, 5xx, slow answers, resets mid-body, truncated or non-JSON bodies)
 through `Sandbox.faults` or `POST /_sandbox/faults`; records are deleted between runs through
 `Sandbox.delete` or `POST /_sandbox/deletions` (`{"<source>.<collection>": [ids]}`, `[]`
-restores them all); what was served is counted per resource
-and per source (`GET /_sandbox/stats`), so tests can assert real page fetches, requests in
-flight and the rate each source was served at.
+restores them all); schema changes (a field's type, new fields) per collection through
+`Sandbox.volume.change_schema` or `POST /_sandbox/schema`; what was served is counted per
+resource and per source (`GET /_sandbox/stats`), so tests can assert real page fetches, requests
+in flight and the rate each source was served at.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ from urllib.parse import parse_qsl, urlparse
 import orjson
 
 from crm_assets.config import RateLimitSpec, SourceConfig, load_source_configs
+from crm_assets.pii import HASH_KEY_ENV
 from crm_assets.sandbox.api import (
     Route,
+    SchemaChange,
     Unauthorized,
     Volume,
     build_routes,
@@ -83,6 +86,8 @@ class Sandbox:
         self.secrets = {
             config.name: sandbox_secrets(config, secret_suffix) for config in configs
         }
+        # The key the pipeline hashes personal data with; only the pipeline's side uses it.
+        self.pii_hash_key = f"sbx-pii-hash-key-0123456789abcdef{secret_suffix}"
         self.routes = build_routes(configs)
         self.volume = volume or Volume()
         self.faults: list[Fault] = []
@@ -107,8 +112,9 @@ class Sandbox:
         return f"{self.url}/{source}{base_path}"
 
     def env(self) -> dict[str, str]:
-        """Env vars pointing every source at the sandbox with credentials it accepts."""
-        env: dict[str, str] = {}
+        """Env vars pointing every source at the sandbox with credentials it accepts, and a
+        PII hash key."""
+        env: dict[str, str] = {HASH_KEY_ENV: self.pii_hash_key}
         for config in self.configs.values():
             env[config.base_url_env] = self.base_url(config.name)
             env.update(self.secrets[config.name])
@@ -215,6 +221,12 @@ def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                     sandbox.delete(collection, ids)
                 deleted = {k: sorted(v) for k, v in sandbox.volume.deleted.items()}
                 return self._send_json(200, {"deleted": deleted})
+            if self.path == "/_sandbox/schema":
+                length = int(self.headers.get("Content-Length", 0))
+                for change in orjson.loads(self.rfile.read(length)):
+                    sandbox.volume.change_schema(SchemaChange(**change))
+                changes = [asdict(c) for c in sandbox.volume.schema_changes.values()]
+                return self._send_json(200, {"schema_changes": changes})
             if self.path != "/_sandbox/faults":
                 return self._send_json(404, {"error": "not found"})
             length = int(self.headers.get("Content-Length", 0))

@@ -1,0 +1,154 @@
+"""Schema contracts at run time: each resource's contract set on dlt for the run, what a
+discard_* contract kept out counted for the asset page, a freeze violation reported without
+values. The config side is crm_assets/schema_contract.py."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+import dagster as dg
+import dlt
+# dlt's own type inference and coercion, so the counts follow what its normalizer does.
+from dlt.common.data_types import coerce_value, py_type_to_sc_type
+
+
+def _type_of(value: Any) -> str:
+    return str(py_type_to_sc_type(type(value)))
+
+
+class DiscardCounter:
+    """Counts, for one resource under a discard_* contract, what its tables keep out: a dlt map
+    step tallies the non-null values of every column the rows would fill (dlt's own flattening),
+    as the types dlt would coerce them to; after normalize the tally is compared with the
+    schema dlt ended up with. dlt itself reports neither count."""
+
+    def __init__(self, resource: str, contract: dict[str, str], schema: dlt.Schema) -> None:
+        self.resource, self.contract = resource, contract
+        # The schema as the destination holds it before this run.
+        self.schema = schema.clone()
+        self.rows = 0
+        self.values: Counter[tuple[str, str, str]] = Counter()
+        # A child resource's rows may pass this step in several of dlt's threads at once.
+        self._lock = threading.Lock()
+
+    def count(self, row: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            self._count(row)
+        return row
+
+    def _count(self, row: dict[str, Any]) -> None:
+        schema = self.schema
+        self.rows += 1
+        for (table, _, _), flat in schema.normalize_data_item(row, "0", self.resource):
+            columns = schema.tables.get(table, {}).get("columns", {})
+            for column, value in flat.items():
+                if value is None or column.startswith("_dlt"):
+                    continue
+                kind = _type_of(value)
+                existing = columns.get(column, {}).get("data_type")
+                if existing and existing != kind:
+                    try:
+                        coerce_value(existing, kind, value)
+                        kind = existing
+                    except (ValueError, TypeError, OverflowError):
+                        pass
+                self.values[(table, column, kind)] += 1
+
+    def metadata(self, pipeline: dlt.Pipeline) -> dict[str, Any]:
+        """`rows_discarded`, `values_discarded` and the columns kept out, for the asset page."""
+        schema = pipeline.default_schema
+        naming = schema.naming
+        discarded: Counter[str] = Counter()
+        modes: dict[str, str] = {}
+        for (table, column, kind), values in self.values.items():
+            columns = schema.tables.get(table, {}).get("columns")
+            if columns is None:
+                name, mode = f"{table}.*", self.contract["tables"]
+            elif not columns.get(column, {}).get("data_type"):
+                name, mode = column, self.contract["columns"]
+            elif columns[column]["data_type"] != kind and (
+                variant := naming.shorten_fragments(column, f"v_{kind}")
+            ) not in columns:
+                name, mode = variant, self.contract["data_type"]
+            else:
+                continue
+            if table not in (self.resource, None) and not name.endswith(".*"):
+                name = f"{table}.{name}"
+            modes[name] = mode
+            discarded[name] += values if mode != "discard_row" else 0
+        normalized = pipeline.last_trace.last_normalize_info if pipeline.last_trace else None
+        loaded = normalized.row_counts.get(self.resource, 0) if normalized else 0
+        return {
+            "rows_discarded": dg.MetadataValue.int(self.rows - loaded),
+            "values_discarded": dg.MetadataValue.int(sum(discarded.values())),
+            "columns_discarded": json.dumps(sorted(modes)),
+        }
+
+
+def contracts_for_run(
+    pipeline: dlt.Pipeline, source: Any, contracts: dict[str, dict[str, str]], full_refresh: bool
+) -> dict[str, DiscardCounter]:
+    """Set each selected resource's contract for this run, after the destination's schema was
+    restored: a table it does not hold yet (or a full refresh drops) is created, so new tables
+    evolve; otherwise the configured contract applies. Always set, evolve included, since dlt
+    keeps a table's last contract in its stored schema. Returns a counter per resource whose
+    contract discards."""
+    schema = pipeline.default_schema if pipeline.default_schema_name else dlt.Schema(source.name)
+    counters = {}
+    for name, resource in source.selected_resources.items():
+        contract = contracts[name]
+        if full_refresh or schema.is_new_table(name):
+            contract = {**contract, "tables": "evolve"}
+        resource.apply_hints(schema_contract=contract)
+        if any(mode.startswith("discard") for mode in contract.values()):
+            counters[name] = DiscardCounter(name, contract, schema)
+            resource.add_map(counters[name].count)
+    return counters
+
+
+def _chain(error: BaseException | None) -> Iterable[BaseException]:
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        yield error
+        error = error.__cause__ or error.__context__
+
+
+def violation_failure(
+    source: str, resources: Iterable[str], error: BaseException
+) -> dg.Failure | None:
+    """A frozen contract's violation as `source/resource: ...`, naming the table, column and
+    types but never a value (dlt's own message quotes the offending row's keys)."""
+    violation = next((e for e in _chain(error) if hasattr(e, "schema_entity")), None)
+    if violation is None:
+        return None
+    table, column = violation.table_name, violation.column_name
+    entity, row = violation.schema_entity, violation.data_item
+    resource = max(
+        (name for name in resources if table == name or table.startswith(f"{name}__")),
+        key=len, default=table,
+    )
+    existing = (violation.table_schema or {}).get("columns", {})
+    sent = _type_of(row[column]) if isinstance(row, dict) and column in row else None
+    if entity == "tables":
+        what = f"a new table {table!r}"
+    elif entity == "columns":
+        what = f"a new column {column!r} of type {sent} in table {table!r}"
+    else:
+        base = column.rsplit("__v_", 1)[0] if column not in existing else column
+        held = existing.get(base, {}).get("data_type", "unknown")
+        what = f"type {sent} in column {base!r} of table {table!r}, which holds {held}"
+    return dg.Failure(
+        description=(
+            f"{source}/{resource}: the API sent {what}; schema_contract {entity}: freeze "
+            "rejects it, and nothing of this run was loaded"
+        ),
+        metadata={
+            "source": source, "resource": resource, "table": table, "column": column or "",
+            "contract_entity": entity, "sent_type": sent or "",
+        },
+    )
