@@ -139,8 +139,8 @@ def test_chromium_shows_the_loaded_tables_row_count_and_name_on_the_asset_page(
         page = browser.new_page(viewport={"width": 1600, "height": 1400})
         page.set_default_timeout(60_000)
         page.goto(f"{webserver}/assets/lead_crm/lead")
-        expect(page.get_by_text("Row count", exact=True)).to_be_visible()
-        expect(page.get_by_text("lead_crm.lead", exact=True).first).to_be_visible()
+        expect(page.get_by_text("Row count", exact=True)).to_be_visible(timeout=60_000)
+        expect(page.get_by_text("lead_crm.lead", exact=True).first).to_be_visible(timeout=60_000)
         shown = re.search(r"Row count\s+([\d,]+)", page.inner_text("body"))
         page.screenshot(path=tmp_path / "lead_asset_page.png")
         browser.close()
@@ -157,13 +157,13 @@ def test_chromium_renders_the_asset_graph_and_an_assets_checks_tab(webserver: st
         page.set_default_timeout(60_000)
 
         page.goto(f"{webserver}/locations/{LOCATION}/asset-groups/party_crm")
-        expect(page.get_by_text("employees", exact=True).first).to_be_visible()
-        expect(page.get_by_text("parties", exact=True).first).to_be_visible()
+        expect(page.get_by_text("employees", exact=True).first).to_be_visible(timeout=60_000)
+        expect(page.get_by_text("parties", exact=True).first).to_be_visible(timeout=60_000)
         page.screenshot(path=tmp_path / "asset_graph.png")
 
         page.goto(f"{webserver}/assets/lead_crm/account?view=checks")
         for check in ("primary_key_unique", "has_rows", "loaded_recently", "schema_drift"):
-            expect(page.get_by_text(check).first).to_be_visible()
+            expect(page.get_by_text(check).first).to_be_visible(timeout=60_000)
         page.screenshot(path=tmp_path / "account_checks.png")
         browser.close()
     assert (tmp_path / "asset_graph.png").stat().st_size > 10_000
