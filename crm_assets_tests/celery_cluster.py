@@ -19,7 +19,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import dagster as dg
-import pytest
+
+from crm_assets_tests.services import unavailable
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -38,11 +39,11 @@ def require_rabbitmq() -> None:
     ).returncode == 0
     if ok:
         return
-    message = f"RabbitMQ is not running on {RABBITMQ} (or rabbitmqctl is not usable here)"
-    if os.environ.get("CRM_REQUIRE_BROKER"):
-        pytest.fail(message)
-    print(f"\n\n!!! SKIPPING CELERY TESTS: {message} !!!\n")
-    pytest.skip(message)
+    unavailable(
+        "CELERY",
+        f"RabbitMQ is not running on {RABBITMQ} (or rabbitmqctl is not usable here)",
+        "CRM_REQUIRE_BROKER",
+    )
 
 
 @contextmanager

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg2
-import pytest
+
+from crm_assets_tests.services import unavailable
 
 HOST, PORT, USER = "127.0.0.1", 5432, os.environ.get("CRM_TEST_PG_USER", "root")
 ADMIN_DSN = f"host={HOST} port={PORT} user={USER} password=unused dbname=postgres"
@@ -44,11 +45,11 @@ def require_postgres() -> None:
     _try_start()
     if _reachable():
         return
-    message = f"PostgreSQL is neither reachable on {HOST}:{PORT} as {USER} nor startable here"
-    if os.environ.get("CRM_REQUIRE_POSTGRES"):
-        pytest.fail(message)
-    print(f"\n\n!!! SKIPPING POSTGRES TESTS: {message} !!!\n")
-    pytest.skip(message)
+    unavailable(
+        "POSTGRES",
+        f"PostgreSQL is neither reachable on {HOST}:{PORT} as {USER} nor startable here",
+        "CRM_REQUIRE_POSTGRES",
+    )
 
 
 @contextmanager

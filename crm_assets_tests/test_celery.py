@@ -30,6 +30,7 @@ from crm_assets_tests.celery_cluster import (
 )
 from crm_assets_tests.helpers import assert_tables_exact
 from crm_assets_tests.postgres import fresh_database, require_postgres
+from crm_assets_tests.services import unavailable
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("celery")]
 
@@ -173,9 +174,7 @@ def redis_broker(cluster: Cluster) -> Iterator[str]:
     try:
         client.ping()
     except redis.ConnectionError:
-        if os.environ.get("CRM_REQUIRE_BROKER"):
-            pytest.fail("Redis is not running on 127.0.0.1:6379")
-        pytest.skip("Redis is not running on 127.0.0.1:6379")
+        unavailable("CELERY", "Redis is not running on 127.0.0.1:6379", "CRM_REQUIRE_BROKER")
     client.flushdb()
     cluster.env.update(CRM_CELERY_BROKER_URL=url, CRM_CELERY_BACKEND_URL=url)
     yield url
