@@ -20,7 +20,7 @@ def _path_regex(base_path: str, endpoint_path: str) -> re.Pattern[str]:
 
 
 class HttpStats:
-    """Counts every response a session's adapters receive, each retry attempt included.
+    """Counts every response the session receives, each retry attempt included.
 
     Resources reading one path share that path's figures.
     """
@@ -37,27 +37,17 @@ class HttpStats:
         self.last_response: str | None = None
         self._lock = threading.Lock()
 
-    def __deepcopy__(self, memo: dict[int, Any]) -> HttpStats:
-        # dlt deep-copies the REST config, session hooks included; the copy must count here.
-        return self
-
     def _resources_at(self, url: str) -> list[str]:
         path = urlparse(url).path
         return [name for name, pattern in self._patterns if pattern.search(path)]
 
-    def instrument(self, session: Any) -> Any:
-        # Response hooks would not do: dlt sets per-request hooks, which replace a session's.
-        for adapter in set(session.adapters.values()):
-            adapter.send = self._counting(adapter.send)
-        return session
+    # The session's adapter calls these around every attempt (crm_assets.http_session).
+    def sending(self, request: Any) -> None:
+        pass
 
-    def _counting(self, send: Any) -> Any:
-        def counted_send(request: Any, *args: Any, **kwargs: Any) -> Any:
-            response = send(request, *args, **kwargs)
+    def answered(self, response: Any | None) -> None:
+        if response is not None:
             self.record(response)
-            return response
-
-        return counted_send
 
     def record(self, response: Any) -> None:
         retried = response.status_code in DEFAULT_RETRY_STATUS

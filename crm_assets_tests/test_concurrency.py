@@ -19,7 +19,7 @@ from crm_assets.config import RateLimitSpec, SourceConfig
 from crm_assets.request_budget import RequestBudget, seconds_from_now
 from crm_assets.sandbox.server import Fault, Sandbox
 from crm_assets.sandbox.traffic import Latency, Traffic
-from crm_assets.source_builder import http_session
+from crm_assets.http_session import http_session
 from crm_assets_tests.helpers import assert_tables_exact, materialization_metadata, materialize
 
 REPO = Path(__file__).resolve().parent.parent
@@ -86,7 +86,7 @@ def test_the_budget_keeps_threads_inside_the_api_rate_limit(
     config = _config(configs, "lead_crm")
     budget = RequestBudget("lead_crm", limit, max_concurrency=8)
     base_url = sandbox.base_url("lead_crm")
-    session = budget.instrument(http_session(config, base_url, 8))
+    session = http_session(config, base_url, 8, observers=[budget])
     params = {"api_key": sandbox.env()["LEAD_CRM_API_KEY"], "limit": 1}
 
     def get(_: int) -> int:

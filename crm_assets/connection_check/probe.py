@@ -19,7 +19,7 @@ from dlt.sources.rest_api.utils import join_url
 from crm_assets.config import OffsetPaginator, RetryPolicy, SourceConfig
 from crm_assets.redaction import redact, redacted_logs, secret_forms
 from crm_assets.resources import SourceApiResource
-from crm_assets.source_builder import is_not_json_document, http_session
+from crm_assets.http_session import http_session, is_not_json_document
 
 REACHABLE = "reachable"
 STATUS_BY_HTTP_CODE = {401: "unauthorized", 403: "forbidden", 404: "not_found", 429: "rate_limited"}
