@@ -28,18 +28,17 @@ def build_definitions(configs_dir: Path | None = None) -> dg.Definitions:
     configs = load_source_configs(configs_dir)
     destination = DestinationResource.from_env()
     destination_name = DestinationResource.configured_name()
-    jobs = {config.name: source_job(config) for config in configs}
     check_connections = connection_check_job(configs)
     return dg.Definitions(
         executor=executor_from_env(len(configs), destination_name),
         assets=[build_source_assets(config, destination_name) for config in configs],
-        jobs=[*jobs.values(), check_connections],
+        jobs=[*(source_job(config) for config in configs), check_connections],
         schedules=[
-            *(source_schedule(config, jobs[config.name]) for config in configs),
-            *filter(None, (full_refresh_schedule(config, jobs[config.name]) for config in configs)),
+            *(source_schedule(config) for config in configs),
+            *filter(None, (full_refresh_schedule(config) for config in configs)),
         ],
         sensors=[
-            *(catch_up_sensor(config, jobs[config.name]) for config in configs),
+            *(catch_up_sensor(config) for config in configs),
             run_failure_alert_sensor(configs),
             connection_check_sensor(check_connections),
         ],

@@ -4,11 +4,8 @@ cron and timezone from the source's config."""
 from __future__ import annotations
 
 import dagster as dg
-from dagster._core.definitions.unresolved_asset_job_definition import (
-    UnresolvedAssetJobDefinition,  # what define_asset_job returns; not re-exported
-)
-
 from crm_assets.config import SourceConfig
+from crm_assets.translator import resource_asset_key
 
 AUTOMATION_STATUS_ENV = "CRM_AUTOMATION_DEFAULT_STATUS"
 # A run tagged crm/full_refresh=true, or configured with full_refresh, drops the selected
@@ -22,19 +19,24 @@ def automation_default_status() -> dg.DefaultScheduleStatus:
     return dg.DefaultScheduleStatus(status)
 
 
-def source_job(config: SourceConfig) -> UnresolvedAssetJobDefinition:
+def source_job_name(config: SourceConfig) -> str:
+    return f"{config.name}_job"
+
+
+def source_job(config: SourceConfig):  # noqa: ANN201 (its class is not public)
+    """Resolved against the assets by Definitions; schedules and sensors name it."""
     return dg.define_asset_job(
-        name=f"{config.name}_job",
+        name=source_job_name(config),
         selection=dg.AssetSelection.groups(config.name),
         description=f"Load every resource of {config.name}, then run its asset checks.",
         tags={"crm/source": config.name},
     )
 
 
-def source_schedule(config: SourceConfig, job: UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
+def source_schedule(config: SourceConfig) -> dg.ScheduleDefinition:
     return dg.ScheduleDefinition(
         name=f"{config.name}_schedule",
-        job=job,
+        job_name=source_job_name(config),
         cron_schedule=config.schedule.cron,
         execution_timezone=config.schedule.timezone,
         default_status=automation_default_status(),
@@ -42,9 +44,7 @@ def source_schedule(config: SourceConfig, job: UnresolvedAssetJobDefinition) -> 
     )
 
 
-def full_refresh_schedule(
-    config: SourceConfig, job: UnresolvedAssetJobDefinition
-) -> dg.ScheduleDefinition | None:
+def full_refresh_schedule(config: SourceConfig) -> dg.ScheduleDefinition | None:
     """The source's periodic full refresh of the resources that cannot see deletions (an
     incremental cursor asks only for changes): their tables and cursors are dropped and read
     again, so records deleted upstream are gone. Resources read completely (which mark
@@ -52,12 +52,12 @@ def full_refresh_schedule(
     spec = config.full_refresh_schedule
     if spec is None:
         return None
-    keys = [dg.AssetKey([config.name, r.name]) for r in config.cannot_see_deletions()]
+    keys = [resource_asset_key(config.name, r.name) for r in config.cannot_see_deletions()]
     listed = ", ".join(key.path[-1] for key in keys)
 
     @dg.schedule(
         name=f"{config.name}_full_refresh_schedule",
-        job=job,
+        job_name=source_job_name(config),
         cron_schedule=spec.cron,
         execution_timezone=spec.timezone,
         default_status=automation_default_status(),

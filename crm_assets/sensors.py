@@ -8,19 +8,16 @@ from datetime import timedelta
 from typing import Any
 
 import dagster as dg
-from dagster._core.definitions.unresolved_asset_job_definition import (
-    UnresolvedAssetJobDefinition,  # what define_asset_job returns; not re-exported
-)
 
 from crm_assets.config import SourceConfig
 from crm_assets.connection_check.definitions import OP_SUFFIX as CONNECTION_CHECK_SUFFIX
 from crm_assets.resources import AlertWebhookResource
-from crm_assets.schedules import automation_default_status
+from crm_assets.schedules import automation_default_status, source_job_name
+from crm_assets.translator import resource_asset_key
 
 
 def catch_up_sensor(
     config: SourceConfig,
-    job: UnresolvedAssetJobDefinition,
     clock: Callable[[], float] = time.time,
 ) -> dg.SensorDefinition:
     """Requests a run of exactly the source's assets older than its freshness window (a failed
@@ -28,11 +25,11 @@ def catch_up_sensor(
     `clock` lets tests look at the instance from a later time."""
     window = timedelta(hours=config.freshness_hours)
     window_text = f"{config.freshness_hours:g} hours"
-    keys = [dg.AssetKey([config.name, resource.name]) for resource in config.resources]
+    keys = [resource_asset_key(config.name, resource.name) for resource in config.resources]
 
     @dg.sensor(
         name=f"{config.name}_catch_up",
-        job=job,
+        job_name=source_job_name(config),
         minimum_interval_seconds=300,
         default_status=dg.DefaultSensorStatus(automation_default_status().value),
         description=f"Re-loads {config.name} assets not materialized within {window_text}.",
@@ -42,11 +39,15 @@ def catch_up_sensor(
         last_request = float(context.cursor) if context.cursor else None
         if last_request is not None and now - last_request < window.total_seconds():
             return dg.SkipReason(f"a catch-up run was requested {now - last_request:.0f} s ago")
-        latest = context.instance.get_latest_materialization_events(keys)
+        materialized_at = {
+            record.asset_entry.asset_key: record.asset_entry.last_materialization.timestamp
+            for record in context.instance.get_asset_records(keys)
+            if record.asset_entry.last_materialization is not None
+        }
         stale = [
             key
             for key in keys
-            if latest.get(key) is None or now - latest[key].timestamp > window.total_seconds()
+            if key not in materialized_at or now - materialized_at[key] > window.total_seconds()
         ]
         if not stale:
             return dg.SkipReason(f"every {config.name} asset was materialized within {window_text}")

@@ -31,6 +31,10 @@ def describe_endpoint(config: SourceConfig, resource: ResourceSpec) -> str:
     return text
 
 
+def resource_asset_key(source_name: str, resource_name: str) -> dg.AssetKey:
+    return dg.AssetKey([source_name, resource_name])
+
+
 @dataclass
 class CrmDltTranslator(DagsterDltTranslator):
     """Key `<source>/<resource>`, group `<source>`, deps: the parent resource's asset or none.
@@ -43,7 +47,7 @@ class CrmDltTranslator(DagsterDltTranslator):
     destination_name: str
 
     def asset_key(self, resource_name: str) -> dg.AssetKey:
-        return dg.AssetKey([self.config.name, resource_name])
+        return resource_asset_key(self.config.name, resource_name)
 
     def get_asset_spec(self, data: DltResourceTranslatorData) -> dg.AssetSpec:
         config = self.config

@@ -11,7 +11,6 @@ import pytest
 from crm_assets.config import SourceConfig
 from crm_assets.definitions import build_definitions
 from crm_assets.sandbox.server import Sandbox
-from crm_assets.schedules import source_job
 from crm_assets.sensors import catch_up_sensor
 from crm_assets_tests.helpers import alert_on_failed_run, materialize
 
@@ -31,7 +30,7 @@ def test_catch_up_requests_exactly_the_stale_assets_at_most_once_per_window(
         instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=key))
 
     def sensor_seen_at(now: float) -> dg.SensorDefinition:
-        return catch_up_sensor(lead_crm, source_job(lead_crm), clock=lambda: now)
+        return catch_up_sensor(lead_crm, clock=lambda: now)
 
     fresh = sensor_seen_at(lead_loaded_at + 60).evaluate_tick(dg.build_sensor_context(instance=instance))
     assert not fresh.run_requests and "materialized within" in fresh.skip_message
