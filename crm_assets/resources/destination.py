@@ -1,0 +1,114 @@
+"""Where dlt loads and keeps its working directory, and the locks that let steps share them."""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import dagster as dg
+import dlt
+
+DEFAULT_DUCKDB_PATH = "data/crm.duckdb"
+# dlt's own default (~/.dlt/pipelines) is shared by every checkout and instance on a machine:
+# their state, lock files and destinations would mix.
+DEFAULT_PIPELINES_DIR = "data/dlt_pipelines"
+
+
+class DestinationResource(dg.ConfigurableResource):
+    """Where dlt loads: an embedded DuckDB file by default, one dataset (schema) per source.
+
+    `destination` is any dlt destination name; `postgres` takes its credentials from
+    `postgres_url` (CRM_POSTGRES_URL) or from dlt's own DESTINATION__POSTGRES__CREDENTIALS.
+    dlt's working directory is `pipelines_dir` (CRM_PIPELINES_DIR), inside the project's data
+    directory by default.
+    """
+
+    destination: str = "duckdb"
+    duckdb_path: str = DEFAULT_DUCKDB_PATH
+    postgres_url: str | None = None
+    pipelines_dir: str = DEFAULT_PIPELINES_DIR
+
+    @classmethod
+    def from_env(cls) -> DestinationResource:
+        overrides = {
+            field: dg.EnvVar(env_var)
+            for field, env_var in {
+                "destination": "CRM_DESTINATION",
+                "duckdb_path": "CRM_DUCKDB_PATH",
+                "postgres_url": "CRM_POSTGRES_URL",
+                "pipelines_dir": "CRM_PIPELINES_DIR",
+            }.items()
+            if dg.EnvVar(env_var).get_value()
+        }
+        return cls(**overrides)
+
+    @staticmethod
+    def configured_name() -> str:
+        """The destination's name as the code location loads (asset kinds show it)."""
+        return dg.EnvVar("CRM_DESTINATION").get_value() or "duckdb"
+
+    def _dlt_destination(self) -> Any:
+        if self.destination == "duckdb":
+            # Absolute: dlt would otherwise resolve a relative path against state it kept
+            # from an earlier run, possibly of another checkout.
+            duckdb_path = Path(self.duckdb_path).resolve()
+            duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+            return dlt.destinations.duckdb(str(duckdb_path))
+        if self.destination == "postgres" and self.postgres_url:
+            if not urlparse(self.postgres_url).password:
+                raise dg.Failure(
+                    "CRM_POSTGRES_URL has no password; dlt requires one even where the server "
+                    "trusts any (then any value works: postgresql://user:unused@host:5432/db)"
+                )
+            return dlt.destinations.postgres(credentials=self.postgres_url)
+        return self.destination
+
+    def pipeline(self, source_name: str) -> dlt.Pipeline:
+        """One pipeline per source, named after it, so two sources never share local state."""
+        return dlt.pipeline(
+            pipeline_name=source_name,
+            dataset_name=source_name,
+            destination=self._dlt_destination(),
+            pipelines_dir=str(Path(self.pipelines_dir).resolve()),
+        )
+
+    @property
+    def loader_file_format(self) -> str | None:
+        # The destinations' bulk paths: DuckDB's default insert_values files load ~50x slower
+        # than parquet, Postgres loads csv through COPY (see bench/).
+        return {"duckdb": "parquet", "postgres": "csv"}.get(self.destination)
+
+    @contextmanager
+    def exclusive_pipeline(self, source_name: str) -> Iterator[dlt.Pipeline]:
+        """The source's pipeline, held across processes: two runs of one source never share
+        dlt's working directory (dagster #21022) nor merge at once. Pools do the same across
+        machines (dagster.prod.yaml)."""
+        with _file_lock(Path(self.pipelines_dir).resolve() / f"{source_name}.lock"):
+            yield self.pipeline(source_name)
+
+    @contextmanager
+    def exclusive_connection(self) -> Iterator[None]:
+        """Held while a step connects to the destination. A DuckDB file takes one process at
+        a time (even to read), so its steps take turns for the short spans they need it (state
+        restore, load, checks) and fetch from the APIs meanwhile; a database server takes all.
+        Take it after `exclusive_pipeline`, never before: one order, no deadlock."""
+        if self.destination != "duckdb":
+            yield
+            return
+        with _file_lock(Path(f"{Path(self.duckdb_path).resolve()}.lock")):
+            yield
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)  # released by the OS if the process dies
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
