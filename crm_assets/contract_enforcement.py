@@ -1,23 +1,19 @@
 """Schema contracts at run time: each resource's contract set on dlt for the run, what a
 discard_* contract kept out counted for the asset page, a freeze violation reported without
-values. The config side is crm_assets/schema_contract.py."""
+values. The config side is crm_assets/schema_contract.py; a violation's report is in
+crm_assets/load_failure.py."""
 
 from __future__ import annotations
 
 import json
 import threading
 from collections import Counter
-from collections.abc import Iterable
 from typing import Any
 
 import dagster as dg
 import dlt
-# dlt's own type inference and coercion, so the counts follow what its normalizer does.
-from dlt.common.data_types import coerce_value, py_type_to_sc_type
 
-
-def _type_of(value: Any) -> str:
-    return str(py_type_to_sc_type(type(value)))
+from crm_assets.dlt_types import coerces_to, dlt_type_of
 
 
 class DiscardCounter:
@@ -48,14 +44,10 @@ class DiscardCounter:
             for column, value in flat.items():
                 if value is None or column.startswith("_dlt"):
                     continue
-                kind = _type_of(value)
+                kind = dlt_type_of(value)
                 existing = columns.get(column, {}).get("data_type")
-                if existing and existing != kind:
-                    try:
-                        coerce_value(existing, kind, value)
-                        kind = existing
-                    except (ValueError, TypeError, OverflowError):
-                        pass
+                if existing and existing != kind and coerces_to(existing, value):
+                    kind = existing
                 self.values[(table, column, kind)] += 1
 
     def metadata(self, pipeline: dlt.Pipeline) -> dict[str, Any]:
@@ -108,47 +100,3 @@ def contracts_for_run(
             counters[name] = DiscardCounter(name, contract, schema)
             resource.add_map(counters[name].count)
     return counters
-
-
-def _chain(error: BaseException | None) -> Iterable[BaseException]:
-    seen: set[int] = set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        yield error
-        error = error.__cause__ or error.__context__
-
-
-def violation_failure(
-    source: str, resources: Iterable[str], error: BaseException
-) -> dg.Failure | None:
-    """A frozen contract's violation as `source/resource: ...`, naming the table, column and
-    types but never a value (dlt's own message quotes the offending row's keys)."""
-    violation = next((e for e in _chain(error) if hasattr(e, "schema_entity")), None)
-    if violation is None:
-        return None
-    table, column = violation.table_name, violation.column_name
-    entity, row = violation.schema_entity, violation.data_item
-    resource = max(
-        (name for name in resources if table == name or table.startswith(f"{name}__")),
-        key=len, default=table,
-    )
-    existing = (violation.table_schema or {}).get("columns", {})
-    sent = _type_of(row[column]) if isinstance(row, dict) and column in row else None
-    if entity == "tables":
-        what = f"a new table {table!r}"
-    elif entity == "columns":
-        what = f"a new column {column!r} of type {sent} in table {table!r}"
-    else:
-        base = column.rsplit("__v_", 1)[0] if column not in existing else column
-        held = existing.get(base, {}).get("data_type", "unknown")
-        what = f"type {sent} in column {base!r} of table {table!r}, which holds {held}"
-    return dg.Failure(
-        description=(
-            f"{source}/{resource}: the API sent {what}; schema_contract {entity}: freeze "
-            "rejects it, and nothing of this run was loaded"
-        ),
-        metadata={
-            "source": source, "resource": resource, "table": table, "column": column or "",
-            "contract_entity": entity, "sent_type": sent or "",
-        },
-    )

@@ -7,10 +7,7 @@ import logging
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from urllib.parse import urlparse
 
-import dagster as dg
-import requests
 
 MASK = "***"
 # `?a=1&api_token=...` after a URL or path: the query goes, the path stays.
@@ -32,51 +29,6 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     for secret in secrets:
         text = text.replace(secret, MASK)
     return text
-
-
-def _chain(error: BaseException | None) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        yield error
-        error = error.__cause__ or error.__context__
-
-
-def load_failure(
-    source: str, error: BaseException, secrets: list[str], last_response: str | None = None
-) -> dg.Failure:
-    """`source/resource: GET /path answered HTTP 401 ... (HTTPError)`: what failed and where,
-    with the URL's path only and no secret; the cause's class and status go in metadata.
-    `last_response` names the request behind an error that carries none (a non-JSON body)."""
-    chain = list(_chain(error))
-    resource = next(
-        (
-            getattr(e, "resource_name", None) or getattr(e, "pipe_name", None)
-            for e in chain
-            if getattr(e, "resource_name", None) or getattr(e, "pipe_name", None)
-        ),
-        None,
-    )
-    where = f"{source}/{resource}" if resource else source
-    http_error = next(
-        (e for e in chain if isinstance(e, requests.HTTPError) and e.response is not None), None
-    )
-    cause = http_error or chain[-1]
-    metadata: dict[str, str | int] = {"error_class": type(cause).__name__, "source": source}
-    if resource:
-        metadata["resource"] = resource
-    if http_error is not None:
-        response = http_error.response
-        metadata |= {"http_status": response.status_code, "path": urlparse(response.url).path}
-        description = (
-            f"{where}: {response.request.method} {metadata['path']} answered HTTP "
-            f"{response.status_code} {response.reason} ({type(http_error).__name__}), "
-            "after the configured retries"
-        )
-    else:
-        context = f"; last response: {last_response}" if last_response else ""
-        description = f"{where}: {type(cause).__name__}: {redact(str(cause), secrets)}{context}"
-    return dg.Failure(description=description[:2000], metadata=metadata)
 
 
 class _RedactingFilter(logging.Filter):
