@@ -1,6 +1,6 @@
 """The asset factory: one multi-asset per source config, an asset per dlt resource."""
 
-from collections.abc import Collection, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
@@ -10,15 +10,15 @@ from dlt.sources import DltSource
 
 from crm_assets.checks import evaluate_checks, source_check_specs
 from crm_assets.config import SourceConfig
-from crm_assets.contract_enforcement import DiscardCounter, contracts_for_run, violation_failure
-from crm_assets.deletions import mark_absent_rows
 from crm_assets.http_stats import HttpStats
-from crm_assets.materialization import TableRows, row_counts, run_metadata, table_metadata
-from crm_assets.redaction import load_failure, redacted_logs, secret_forms
-from crm_assets.request_budget import RequestBudget
+from crm_assets.load_steps import run_in_steps
+from crm_assets.materialization import run_metadata, table_metadata
+from crm_assets.load_failure import load_failure, violation_failure
+from crm_assets.redaction import redacted_logs, secret_forms
 from crm_assets.resources import DestinationResource, PiiHashKeyResource, SourceApiResource
 from crm_assets.schedules import FULL_REFRESH_TAG
-from crm_assets.source_builder import http_session, placeholder_source
+from crm_assets.http_session import http_session
+from crm_assets.source_builder import placeholder_source
 from crm_assets.translator import CrmDltTranslator
 
 
@@ -30,52 +30,16 @@ def api_resource_key(config: SourceConfig) -> str:
     return f"{config.name}_api"
 
 
+def source_pool(source_name: str) -> str:
+    """The pool a source's load step holds a slot of: one load per source at a time."""
+    return f"crm_source/{source_name}"
+
+
 def _selected(context: dg.AssetExecutionContext, source: DltSource) -> DltSource:
     """The dlt resources behind the selected assets (key `[source, resource]`)."""
     if not context.is_subset:
         return source
     return source.with_resources(*(key.path[-1] for key in context.selected_asset_keys))
-
-
-def run_in_steps(
-    pipeline: dlt.Pipeline,
-    source: DltSource,
-    destination: DestinationResource,
-    budget: RequestBudget,
-    full_refresh: bool,
-    contracts: dict[str, dict[str, str]],
-    mark_deleted: Collection[str] = (),
-) -> tuple[dict[str, TableRows], dict[str, DiscardCounter]]:
-    """dlt's `pipeline.run`, step by step, so that only the steps that connect to the
-    destination take a turn at it (`exclusive_connection`): sources fetch at the same time,
-    even into one DuckDB file. Like dagster-dlt, start from the state kept in the destination
-    (local state may belong to an unfinished run or another machine); the schema contracts
-    apply to the schema restored from there. Once the load has succeeded, the `mark_deleted`
-    tables mark the rows it did not return. Returns rows per table and discard counters."""
-    pipeline.drop()
-    with destination.exclusive_connection():
-        pipeline.sync_destination()
-    discards = contracts_for_run(pipeline, source, contracts, full_refresh)
-    pipeline.extract(
-        source,
-        workers=budget.max_concurrency,
-        refresh="drop_resources" if full_refresh else None,
-        loader_file_format=destination.loader_file_format,
-    )
-    normalized = pipeline.normalize().row_counts
-    with destination.exclusive_connection():
-        load_info = pipeline.load()
-        load_info.raise_on_failed_jobs()
-        # Any failed page failed the extract above, so this load read every page of each of
-        # its resources. A resource that answered no row at all is likelier a broken API than
-        # every record deleted: it marks nothing.
-        complete = [t for t in mark_deleted if t in source.selected_resources and normalized.get(t)]
-        with pipeline.sql_client() as client:
-            marked = mark_absent_rows(client, complete, load_info.loads_ids)
-        counts = row_counts(pipeline, list(source.selected_resources))
-    for table, rows in marked.items():
-        counts[table].marked_deleted = rows
-    return counts, discards
 
 
 def build_source_assets(source: SourceConfig, destination_name: str) -> dg.AssetsDefinition:
@@ -105,8 +69,8 @@ def build_source_assets(source: SourceConfig, destination_name: str) -> dg.Asset
         base_url = source_api.validated_base_url(source)
         budget = source_api.request_budget(source)
         http_stats = HttpStats(source, base_url)
-        session = budget.instrument(
-            http_stats.instrument(http_session(source, base_url, budget.max_concurrency))
+        session = http_session(
+            source, base_url, budget.max_concurrency, observers=[budget, http_stats]
         )
         secrets = secret_forms(source_api.secret_values(source))
         pii_hash_key = None
@@ -163,7 +127,7 @@ def build_source_assets(source: SourceConfig, destination_name: str) -> dg.Asset
         ],
         check_specs=source_check_specs(source),
         can_subset=True,
-        pool=f"crm_source/{source.name}",
+        pool=source_pool(source.name),
         # Each source has its own API resource key, so it cannot be a typed parameter (and
         # Dagster takes resources from the decorator or from parameters, not both).
         required_resource_keys={api_key, "destination", *(["pii"] if source.hashes_pii else [])},

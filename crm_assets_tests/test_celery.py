@@ -16,6 +16,7 @@ import dagster as dg
 import pytest
 import redis
 
+from crm_assets.assets import source_pool
 from crm_assets.config import SourceConfig
 from crm_assets.sandbox.server import Sandbox
 from crm_assets.sandbox.traffic import Latency, Traffic
@@ -189,7 +190,7 @@ def test_two_runs_of_one_source_at_once_take_turns_across_workers_over_redis(
     # default limit at the same moment fail on Postgres (dagster-io/dagster#33552).
     launcher = cluster.machine("launcher")
     subprocess.run(
-        [str(BIN / "dagster"), "instance", "concurrency", "set", "crm_source/lead_crm", "1"],
+        [str(BIN / "dagster"), "instance", "concurrency", "set", source_pool("lead_crm"), "1"],
         env=launcher.env, cwd=launcher.root, check=True, capture_output=True,
     )
     cluster.start_workers("w1", "w2")

@@ -1,0 +1,56 @@
+"""A source's load, dlt's `pipeline.run` taken step by step so each step holds only what it
+needs: the destination's connection for state restore and load, nothing while fetching."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+import dlt
+from dlt.sources import DltSource
+
+from crm_assets.contract_enforcement import DiscardCounter, contracts_for_run
+from crm_assets.deletions import mark_absent_rows
+from crm_assets.materialization import TableRows, row_counts
+from crm_assets.request_budget import RequestBudget
+from crm_assets.resources import DestinationResource
+
+
+def run_in_steps(
+    pipeline: dlt.Pipeline,
+    source: DltSource,
+    destination: DestinationResource,
+    budget: RequestBudget,
+    full_refresh: bool,
+    contracts: dict[str, dict[str, str]],
+    mark_deleted: Collection[str] = (),
+) -> tuple[dict[str, TableRows], dict[str, DiscardCounter]]:
+    """dlt's `pipeline.run`, step by step, so that only the steps that connect to the
+    destination take a turn at it (`exclusive_connection`): sources fetch at the same time,
+    even into one DuckDB file. Like dagster-dlt, start from the state kept in the destination
+    (local state may belong to an unfinished run or another machine); the schema contracts
+    apply to the schema restored from there. Once the load has succeeded, the `mark_deleted`
+    tables mark the rows it did not return. Returns rows per table and discard counters."""
+    pipeline.drop()
+    with destination.exclusive_connection():
+        pipeline.sync_destination()
+    discards = contracts_for_run(pipeline, source, contracts, full_refresh)
+    pipeline.extract(
+        source,
+        workers=budget.max_concurrency,
+        refresh="drop_resources" if full_refresh else None,
+        loader_file_format=destination.loader_file_format,
+    )
+    normalized = pipeline.normalize().row_counts
+    with destination.exclusive_connection():
+        load_info = pipeline.load()
+        load_info.raise_on_failed_jobs()
+        # Any failed page failed the extract above, so this load read every page of each of
+        # its resources. A resource that answered no row at all is likelier a broken API than
+        # every record deleted: it marks nothing.
+        complete = [t for t in mark_deleted if t in source.selected_resources and normalized.get(t)]
+        with pipeline.sql_client() as client:
+            marked = mark_absent_rows(client, complete, load_info.loads_ids)
+        counts = row_counts(pipeline, list(source.selected_resources))
+    for table, rows in marked.items():
+        counts[table].marked_deleted = rows
+    return counts, discards
