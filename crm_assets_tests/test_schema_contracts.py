@@ -60,7 +60,8 @@ def _drift(result: dg.ExecuteInProcessResult) -> dg.AssetCheckEvaluation:
 
 def _failure_message(result: dg.ExecuteInProcessResult) -> str:
     error = next(e for e in result.all_events if e.is_step_failure).event_specific_data.error
-    return error.message.removeprefix("dagster._core.definitions.events.Failure: ")
+    assert error.cls_name == "Failure"
+    return error.message.split(": ", 1)[1]
 
 
 def test_evolve_adds_the_column_and_a_variant_column_for_the_text(
