@@ -56,9 +56,11 @@ def build_source_assets(source: SourceConfig, destination_name: str) -> dg.Asset
             if context.selected_asset_keys:
                 yield from load_selected(context, config, pipeline)
             # In the load's step: one step per source, and the checks see the load just made.
+            # A new pipeline object: the load's holds credentials that were closed after it.
             with destination.exclusive_connection():
                 yield from evaluate_checks(
-                    source, pipeline, context.selected_asset_check_keys, context.instance
+                    source, destination.pipeline(source.name),
+                    context.selected_asset_check_keys, context.instance,
                 )
 
     def load_selected(

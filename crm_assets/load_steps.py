@@ -41,8 +41,8 @@ def run_in_steps(
         loader_file_format=destination.loader_file_format,
     )
     normalized = pipeline.normalize().row_counts
-    with destination.exclusive_connection():
-        load_info = pipeline.load()
+    with destination.exclusive_connection(), destination.load_credentials() as credentials:
+        load_info = pipeline.load(credentials=credentials)
         load_info.raise_on_failed_jobs()
         # Any failed page failed the extract above, so this load read every page of each of
         # its resources. A resource that answered no row at all is likelier a broken API than

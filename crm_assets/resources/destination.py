@@ -11,6 +11,7 @@ from urllib.parse import urlparse
 
 import dagster as dg
 import dlt
+import duckdb
 
 DEFAULT_DUCKDB_PATH = "data/crm.duckdb"
 # dlt's own default (~/.dlt/pipelines) is shared by every checkout and instance on a machine:
@@ -51,13 +52,16 @@ class DestinationResource(dg.ConfigurableResource):
         """The destination's name as the code location loads (asset kinds show it)."""
         return dg.EnvVar("CRM_DESTINATION").get_value() or "duckdb"
 
+    def _duckdb_file(self) -> Path:
+        # Absolute: dlt would otherwise resolve a relative path against state it kept from an
+        # earlier run, possibly of another checkout.
+        duckdb_path = Path(self.duckdb_path).resolve()
+        duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+        return duckdb_path
+
     def _dlt_destination(self) -> Any:
         if self.destination == "duckdb":
-            # Absolute: dlt would otherwise resolve a relative path against state it kept
-            # from an earlier run, possibly of another checkout.
-            duckdb_path = Path(self.duckdb_path).resolve()
-            duckdb_path.parent.mkdir(parents=True, exist_ok=True)
-            return dlt.destinations.duckdb(str(duckdb_path))
+            return dlt.destinations.duckdb(str(self._duckdb_file()))
         if self.destination == "postgres" and self.postgres_url:
             if not urlparse(self.postgres_url).password:
                 raise dg.Failure(
@@ -101,6 +105,22 @@ class DestinationResource(dg.ConfigurableResource):
             return
         with _file_lock(Path(f"{Path(self.duckdb_path).resolve()}.lock")):
             yield
+
+    @contextmanager
+    def load_credentials(self) -> Iterator[Any]:
+        """Credentials for `pipeline.load` inside `exclusive_connection`: for DuckDB one
+        connection that every load job and query of the block shares (dlt would open the file,
+        and checkpoint it on close, once per job: a tenth of a small load), closed when the
+        block ends; None elsewhere (the pipeline's own). The pipeline keeps these credentials:
+        after the block, query through a new pipeline object."""
+        if self.destination != "duckdb":
+            yield None
+            return
+        connection = duckdb.connect(str(self._duckdb_file()))
+        try:
+            yield connection
+        finally:
+            connection.close()
 
 
 @contextmanager
