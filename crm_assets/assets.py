@@ -97,6 +97,7 @@ def build_source_assets(source: SourceConfig, destination_name: str) -> dg.Asset
                     source.name, error, secrets, http_stats.last_response
                 ) from None
         shared = {**run_metadata(pipeline), **budget.metadata()}
+        results, lines = [], []
         for resource_name in dlt_source.selected_resources:
             table = table_metadata(
                 pipeline, resource_name, rows_in_tables[resource_name],
@@ -105,15 +106,19 @@ def build_source_assets(source: SourceConfig, destination_name: str) -> dg.Asset
             if resource_name in discards:
                 table |= discards[resource_name].metadata(pipeline)
             fetched = http_stats.metadata(resource_name)
-            context.log.info(
+            lines.append(
                 f"{source.name}/{resource_name}: {table['rows_loaded'].value} rows loaded from "
                 f"{fetched['pages_fetched']} pages; {table['dagster/table_name']} holds "
                 f"{rows_in_tables[resource_name].rows} rows"
             )
-            yield dg.MaterializeResult(
+            results.append(dg.MaterializeResult(
                 asset_key=translator.asset_key(resource_name),
                 metadata={**table, **fetched, **shared},
-            )
+            ))
+        # One log event per source, not per resource: each event is a write to Dagster's
+        # event log, and a step already writes an output and a materialization per resource.
+        context.log.info(f"{source.name}: {len(lines)} tables loaded\n" + "\n".join(lines))
+        yield from results
 
     # dagster-dlt's `dlt_assets` is this multi_asset plus its own objects (source, pipeline,
     # translator) in every asset's metadata, for a `DagsterDltResource.run` this factory does not

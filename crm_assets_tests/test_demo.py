@@ -40,6 +40,9 @@ def test_the_demo_shows_a_line_per_source_and_writes_the_full_log_to_a_file(
     log = tmp_path / "data" / "demo-run.log"
     assert f"the run's full log: {log}" in shown
     assert "RUN_SUCCESS" in log.read_text()
-    # One INFO line per resource says what it loaded.
-    assert re.search(r"INFO .* lead_crm/lead: \d+ rows loaded from \d+ pages", log.read_text())
+    # One INFO event per source says what each resource loaded, a line each.
+    assert re.search(
+        r"INFO .* lead_crm: 4 tables loaded\n(.+\n){0,3}lead_crm/lead: \d+ rows loaded from \d+ pages",
+        log.read_text(),
+    )
     assert len(shown.splitlines()) < 150
