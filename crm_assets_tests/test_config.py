@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from crm_assets.config import ConfigError, SourceConfig, load_source_config
-from crm_assets.definitions import CONFIGS_DIR
+from crm_assets.config import CONFIGS_DIR
 from crm_assets.source_builder import build_source, placeholder_source
 
 GOOD = yaml.safe_load((CONFIGS_DIR / "lead_crm.yaml").read_text())

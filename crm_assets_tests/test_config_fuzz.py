@@ -44,7 +44,7 @@ from crm_assets.config import (
     SourceConfig,
     load_source_config,
 )
-from crm_assets.definitions import CONFIGS_DIR
+from crm_assets.config import CONFIGS_DIR
 from crm_assets_tests.test_config import build_real_source
 
 # ---------------------------------------------------------------------------------------------
