@@ -143,7 +143,7 @@ def run_variant(ctx: dict[str, Any], out: dict[str, Any]) -> None:
     import dlt
     from dlt.sources.rest_api import rest_api_source
 
-    from crm_assets.http_session import http_session
+    from crm_assets.source_builder import http_session
     from crm_assets.source_builder import rest_api_config
 
     configs = tp.load_configs(ctx["configs_dir"])

@@ -17,8 +17,7 @@ from crm_assets.load_failure import load_failure, violation_failure
 from crm_assets.redaction import redacted_logs, secret_forms
 from crm_assets.resources import DestinationResource, PiiHashKeyResource, SourceApiResource
 from crm_assets.schedules import FULL_REFRESH_TAG
-from crm_assets.http_session import http_session
-from crm_assets.source_builder import placeholder_source
+from crm_assets.source_builder import http_session, placeholder_source
 from crm_assets.translator import CrmDltTranslator
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 
 from crm_assets.assets import api_resource_key, build_source_assets
-from crm_assets.config import load_source_configs
+from crm_assets.config import CONFIGS_DIR, load_source_configs
 from crm_assets.connection_check.definitions import connection_check_job, connection_check_sensor
 from crm_assets.executors import executor_from_env
 from crm_assets.resources import (
@@ -19,8 +19,6 @@ from crm_assets.resources import (
 )
 from crm_assets.schedules import full_refresh_schedule, source_job, source_schedule
 from crm_assets.sensors import catch_up_sensor, run_failure_alert_sensor
-
-CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
 def build_definitions(configs_dir: Path | None = None) -> dg.Definitions:

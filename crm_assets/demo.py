@@ -19,8 +19,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from crm_assets.config import load_source_configs
-from crm_assets.definitions import CONFIGS_DIR
+from crm_assets.config import CONFIGS_DIR, load_source_configs
 from crm_assets.resources import DEFAULT_DUCKDB_PATH
 from crm_assets.sandbox.api import Volume
 from crm_assets.sandbox.server import Sandbox

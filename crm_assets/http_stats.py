@@ -41,7 +41,7 @@ class HttpStats:
         path = urlparse(url).path
         return [name for name, pattern in self._patterns if pattern.search(path)]
 
-    # The session's adapter calls these around every attempt (crm_assets.http_session).
+    # The session's adapter calls these around every attempt (source_builder/http_session.py).
     def sending(self, request: Any) -> None:
         pass
 

@@ -162,7 +162,7 @@ class RequestBudget:
         elif self._api_reset_at == float("inf"):
             self._api_allowance = None
 
-    # The session's adapter calls these around every attempt (crm_assets.http_session).
+    # The session's adapter calls these around every attempt (source_builder/http_session.py).
     def sending(self, request: Any) -> None:
         self.acquire()
 

@@ -17,15 +17,14 @@ from crm_assets.schema_contract import EVOLVE
 def describe_endpoint(config: SourceConfig, resource: ResourceSpec) -> str:
     """How the rows are fetched, without the host (no links, nothing environment-specific)."""
     endpoint = resource.endpoint
-    paginator = endpoint.paginator or config.resource_defaults.endpoint.paginator
+    paginator = config.paginator(resource)
     text = f"GET {endpoint.path}"
     if endpoint.data_selector:
         text += f", rows at {endpoint.data_selector}"
     if paginator:
         text += f", paginated by {paginator.type}"
     if resource.for_each:
-        ((key, values),) = resource.for_each.items()
-        text += f", once per {key} in {values}"
+        text += f", once per {resource.for_each.key} in {resource.for_each.values}"
     if resource.parent:
         text += f", once per {resource.parent} row"
     return text

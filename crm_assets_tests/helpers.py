@@ -141,7 +141,7 @@ def page_size(sandbox: Sandbox, source: str, resource: str) -> int:
     if route.paginator["type"] == "offset":
         return route.paginator["limit"]
     # Without a page-size param the API answers pages of its default size.
-    return route.resource.endpoint.params.get(route.config.page_size_param, DEFAULT_PAGE_SIZE)
+    return route.config.params(route.resource).get(route.config.page_size_param, DEFAULT_PAGE_SIZE)
 
 
 def list_resources(config: SourceConfig, sandbox: Sandbox) -> Iterable[str]:

@@ -10,8 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from crm_assets.config import SourceConfig
-from crm_assets.definitions import CONFIGS_DIR
+from crm_assets.config import CONFIGS_DIR, SourceConfig
 from crm_assets.sandbox.server import Fault, Sandbox
 from crm_assets_tests.helpers import (
     assert_tables_exact,

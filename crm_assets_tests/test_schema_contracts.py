@@ -12,7 +12,7 @@ import psycopg2
 import pytest
 import yaml
 
-from crm_assets.definitions import CONFIGS_DIR
+from crm_assets.config import CONFIGS_DIR
 from crm_assets.sandbox.api import SchemaChange
 from crm_assets.sandbox.server import Sandbox
 from crm_assets_tests.helpers import materialization_metadata, materialize, query

@@ -12,11 +12,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from crm_assets.config import SourceConfig, load_source_configs
+from crm_assets.config import CONFIGS_DIR, SourceConfig, load_source_configs
 from crm_assets.connection_check.probe import ConnectionResult, check_connection
 from crm_assets.resources import SourceApiResource
-
-CONFIGS_DIR = Path(__file__).resolve().parents[2] / "configs"
 
 
 def check_from_env(config: SourceConfig, timeout_seconds: float) -> ConnectionResult:

@@ -19,7 +19,7 @@ from dlt.sources.rest_api.utils import join_url
 from crm_assets.config import OffsetPaginator, RetryPolicy, SourceConfig
 from crm_assets.redaction import redact, redacted_logs, secret_forms
 from crm_assets.resources import SourceApiResource
-from crm_assets.http_session import http_session, is_not_json_document
+from crm_assets.source_builder import dlt_auth, http_session, is_not_json_document
 
 REACHABLE = "reachable"
 STATUS_BY_HTTP_CODE = {401: "unauthorized", 403: "forbidden", 404: "not_found", 429: "rate_limited"}
@@ -62,10 +62,10 @@ def probe_request(config: SourceConfig) -> tuple[str, dict[str, Any]]:
     """The path and params of the smallest page of the first top-level list resource."""
     resource = next((r for r in config.resources if not r.parent), config.resources[0])
     path = resource.endpoint.path
-    for key, values in (resource.for_each or {}).items():
-        path = path.replace("{" + key + "}", values[0])
-    params: dict[str, Any] = {**config.resource_defaults.endpoint.params, **resource.endpoint.params}
-    paginator = resource.endpoint.paginator or config.resource_defaults.endpoint.paginator
+    if resource.for_each:
+        path = path.replace("{" + resource.for_each.key + "}", resource.for_each.values[0])
+    params = config.params(resource)
+    paginator = config.paginator(resource)
     if config.page_size_param:
         params[config.page_size_param] = 1
     if isinstance(paginator, OffsetPaginator):
@@ -124,7 +124,7 @@ def check_connection(
     started = time.perf_counter()
     with redacted_logs(masks):
         try:
-            response = session.get(url, params=params, auth=create_auth(config.auth.dlt_auth(secrets)))
+            response = session.get(url, params=params, auth=create_auth(dlt_auth(config.auth, secrets)))
         except requests.RequestException as error:
             latency = round((time.perf_counter() - started) * 1000, 1)
             # requests wraps urllib3's retry error, whose reason says what happened.

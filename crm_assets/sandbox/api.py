@@ -261,8 +261,7 @@ def serve_page(
         ids = child_ids(int(match.group("parent_id")))
     else:
         if route.kind == "for_each":
-            ((_, allowed),) = (resource.for_each or {}).items()
-            if match.group("each") not in allowed:
+            if match.group("each") not in resource.for_each.values:
                 raise LookupError(match.group("each"))
         incremental = resource.endpoint.incremental
         if incremental and incremental.start_param in query:
@@ -303,6 +302,5 @@ def expected_rows(route: Route, volume: Volume, parent_ids: Iterator[int] | None
         return sum(len(child_ids(parent_id)) for parent_id in parent_ids or ())
     count = volume.live_rows(route.config.name, route.collection)
     if route.kind == "for_each":
-        ((_, values),) = (route.resource.for_each or {}).items()
-        return count * len(values)
+        return count * len(route.resource.for_each.values)
     return count

@@ -1,36 +1,49 @@
-"""Turns a validated `SourceConfig` plus run-time credentials into a dlt REST API source."""
+"""dlt's REST API config (the dict `rest_api_source` takes) for a validated `SourceConfig`."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import dlt
-from dlt.sources import DltSource
-from dlt.sources.rest_api import rest_api_source
 
 from crm_assets.config import (
+    AuthSpec,
     Endpoint,
     EndpointDefaults,
+    ForEach,
+    IncrementalSpec,
     ResourceSpec,
     SourceConfig,
     parse_json_path,
 )
 from crm_assets.deletions import deleted_at_column
 from crm_assets.history import history_hints
-from crm_assets.http_session import http_session
-from crm_assets.pii import hasher, row_policy
 
 
-def _for_each_values_resource(resource: ResourceSpec) -> tuple[str, Any]:
+def dlt_auth(auth: AuthSpec, secrets: dict[str, str]) -> dict[str, Any]:
+    """dlt's auth config with the given secret values filled in."""
+    fields = {"name": auth.name, "location": auth.location}
+    return {"type": auth.type, **{k: v for k, v in fields.items() if v}, **secrets}
+
+
+def dlt_incremental(incremental: IncrementalSpec) -> dict[str, Any]:
+    return {
+        "cursor_path": incremental.cursor_path,
+        "start_param": incremental.start_param,
+        "initial_value": incremental.initial_value,
+        "lag": incremental.lag_seconds,
+    }
+
+
+def _for_each_values_resource(name: str, for_each: ForEach) -> Any:
     """An unselected dlt resource yielding the values a `for_each` placeholder takes."""
-    ((key, values),) = (resource.for_each or {}).items()
-    name = resource.for_each_resource_name
+    key, values = for_each.key, for_each.values
 
     @dlt.resource(name=name, selected=False)
     def values_resource():
         yield [{key: value} for value in values]
 
-    return name, values_resource()
+    return values_resource()
 
 
 def _endpoint_config(endpoint: EndpointDefaults) -> dict[str, Any]:
@@ -39,7 +52,7 @@ def _endpoint_config(endpoint: EndpointDefaults) -> dict[str, Any]:
     if endpoint.paginator:
         config["paginator"] = endpoint.paginator.model_dump()
     if isinstance(endpoint, Endpoint) and endpoint.incremental:
-        config["incremental"] = endpoint.incremental.dlt_incremental()
+        config["incremental"] = dlt_incremental(endpoint.incremental)
     if "data_selector" in config:
         # dlt's client parses a string selector again for every page; a compiled one is
         # parsed once per run.
@@ -69,9 +82,8 @@ def _resource_config(
         config["parallelized"] = True
     helpers: list[Any] = []
     if resource.for_each:
-        ((key, _),) = resource.for_each.items()
-        helper_name, helper = _for_each_values_resource(resource)
-        helpers.append(helper)
+        key, helper_name = resource.for_each.key, resource.for_each_resource_name
+        helpers.append(_for_each_values_resource(helper_name, resource.for_each))
         endpoint = config["endpoint"]
         endpoint["path"] = endpoint["path"].replace(
             "{" + key + "}", "{resources." + helper_name + "." + key + "}"
@@ -88,7 +100,7 @@ def _resource_config(
 
 
 def rest_api_config(
-    config: SourceConfig, base_url: str, secrets: dict[str, str], session: Any = None
+    config: SourceConfig, base_url: str, secrets: dict[str, str], session: Any
 ) -> dict[str, Any]:
     """dlt's RESTAPIConfig for the source, with the given base URL and secret values."""
     resources: list[Any] = []
@@ -97,11 +109,7 @@ def rest_api_config(
         resources.extend(helpers)
         resources.append(resource_config)
     return {
-        "client": {
-            "base_url": base_url,
-            "auth": config.auth.dlt_auth(secrets),
-            "session": session or http_session(config, base_url),
-        },
+        "client": {"base_url": base_url, "auth": dlt_auth(config.auth, secrets), "session": session},
         "resource_defaults": {
             **config.resource_defaults.model_dump(
                 exclude_none=True, exclude={"endpoint", "mark_deleted", "pii", "schema_contract"}
@@ -110,40 +118,3 @@ def rest_api_config(
         },
         "resources": resources,
     }
-
-
-def build_source(
-    config: SourceConfig,
-    base_url: str,
-    secrets: dict[str, str],
-    session: Any = None,
-    pii_hash_key: str | None = None,
-) -> DltSource:
-    """The REST source with each resource's PII policy as its last map step, so dlt writes no
-    row before the policy ran. A policy that hashes needs `pii_hash_key`."""
-    # Parallelized on the source, dlt extracts every resource in its thread pool (set per
-    # resource in the REST config, dlt 1.31 keeps top-level resources on the main thread; on a
-    # child it is what sends each parent row's request to the pool: `_resource_config`).
-    source = rest_api_source(
-        rest_api_config(config, base_url, secrets, session),  # type: ignore[arg-type]
-        name=config.name,
-        parallelized=True,
-    )
-    digest = hasher(pii_hash_key) if pii_hash_key else None
-    for resource in config.resources:
-        policy = config.pii_policy(resource)
-        if policy:
-            source.resources[resource.name].add_map(row_policy(policy, digest))
-    return source
-
-
-def placeholder_source(config: SourceConfig) -> DltSource:
-    """The source's shape as the code location needs it (its name, one resource per config
-    entry), without dlt's REST machinery: no client, no secret, no request, no config
-    resolution, ~8x faster to load. Runs build the real source from the API resource; tests
-    assert both hold the same resources and that every valid config builds in dlt."""
-    return DltSource(
-        dlt.Schema(config.name),
-        config.name,
-        [dlt.resource([], name=resource.name) for resource in config.resources],
-    )

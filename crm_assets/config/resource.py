@@ -1,0 +1,73 @@
+"""One resource of a source (one dlt resource, one asset, one table), and the defaults its
+source gives every resource."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, StrictBool, field_validator, model_validator
+
+from crm_assets.config.base import IDENTIFIER, StrictModel
+from crm_assets.config.endpoint import Endpoint, EndpointDefaults
+from crm_assets.config.placeholders import ForEach, check_path_placeholders, parent_of
+from crm_assets.pii import PiiPolicy
+from crm_assets.schema_contract import SchemaContractSpec
+
+WriteDisposition = Literal["merge", "append", "replace"]
+
+
+class ResourceDefaults(StrictModel):
+    primary_key: str | list[str] | None = None
+    write_disposition: WriteDisposition | None = None
+    # Mark rows a complete, successful load no longer returned (`deletions.py`); from the
+    # defaults it applies to the resources read completely, the others cannot see deletions.
+    mark_deleted: StrictBool | None = None
+    endpoint: EndpointDefaults = EndpointDefaults()
+    # Source-wide defaults; a resource's own `pii` overrides them path by path, its own
+    # `schema_contract` entity by entity (crm_assets/pii.py, crm_assets/schema_contract.py).
+    pii: PiiPolicy = {}
+    schema_contract: SchemaContractSpec | None = None
+
+
+class ResourceSpec(StrictModel):
+    name: Annotated[str, Field(pattern=IDENTIFIER)]
+    description: str | None = None
+    endpoint: Endpoint
+    primary_key: str | list[str] | None = None
+    write_disposition: WriteDisposition | None = None
+    include_from_parent: list[str] | None = None
+    for_each: ForEach | None = None
+    can_be_empty: bool = False
+    # Keep every version of a row (dlt's scd2 merge): `history.py`.
+    history: StrictBool = False
+    mark_deleted: StrictBool | None = None
+    pii: PiiPolicy | None = None
+    schema_contract: SchemaContractSpec | None = None
+
+    @field_validator("for_each")
+    @classmethod
+    def _empty_for_each_is_none(cls, for_each: ForEach | None) -> ForEach | None:
+        return for_each if for_each and for_each.root else None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ResourceSpec:
+        check_path_placeholders(self.endpoint.path, self.for_each.root if self.for_each else {})
+        if self.include_from_parent and not self.parent:
+            raise ValueError("include_from_parent needs a path with {resources.<parent>.<field>}")
+        if self.history and self.write_disposition not in (None, "merge"):
+            raise ValueError("history keeps versions by merging; drop write_disposition or use merge")
+        if self.history and self.mark_deleted:
+            raise ValueError(
+                "history already retires the rows a complete load no longer returns; "
+                "drop mark_deleted"
+            )
+        return self
+
+    @property
+    def for_each_resource_name(self) -> str | None:
+        """The unselected dlt resource yielding the for_each values."""
+        return f"{self.name}_{self.for_each.key}_values" if self.for_each else None
+
+    @property
+    def parent(self) -> str | None:
+        return parent_of(self.endpoint.path)

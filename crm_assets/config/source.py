@@ -1,0 +1,135 @@
+"""One API (one `configs/<source>.yaml`): where it is, how it authenticates, what it serves and
+when to load it; and what a resource gets from the source's defaults."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Annotated, Any, Literal
+from urllib.parse import urlparse
+
+from pydantic import Field, field_validator, model_validator
+
+from crm_assets.config.auth import AuthSpec
+from crm_assets.config.base import IDENTIFIER, OWNER, StrictModel
+from crm_assets.config.paginators import AnyPaginator
+from crm_assets.config.request_policy import MaxConcurrency, RateLimitSpec, RetryPolicy
+from crm_assets.config.resource import ResourceDefaults, ResourceSpec
+from crm_assets.config.schedule import ScheduleSpec
+from crm_assets.config.source_checks import check_source
+from crm_assets.pii import effective_policy
+from crm_assets.schema_contract import effective_contract
+
+
+def validate_base_url(url: str) -> str:
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValueError(f"base URL {url!r} must be absolute, starting with http:// or https://")
+    return url
+
+
+class SourceConfig(StrictModel):
+    """Validated once, when the file loads; then read by every factory of the project."""
+
+    name: Annotated[str, Field(pattern=IDENTIFIER)]
+    description: str
+    base_url: str
+    auth: AuthSpec
+    page_size_param: str | None = None
+    retry: RetryPolicy = RetryPolicy()
+    # The client-side budget every request of a run shares (all resources, retries included);
+    # none means the API publishes no limit. Env `<SOURCE>_RATE_LIMIT` / `_MAX_CONCURRENCY`
+    # override both at run time, for an account's own plan.
+    rate_limit: RateLimitSpec | None = None
+    max_concurrency: MaxConcurrency = 8
+    owners: list[Annotated[str, Field(pattern=OWNER)]] = ["team:data-platform"]
+    schedule: ScheduleSpec
+    # A periodic full refresh of the resources that cannot see deletions (incremental ones and
+    # their children): drops their tables and cursors and reads everything again.
+    full_refresh_schedule: ScheduleSpec | None = None
+    # Dagster's freshness policies take windows of a minute or more.
+    freshness_hours: Annotated[float, Field(ge=1 / 60, le=24 * 366)] = 26
+    resource_defaults: ResourceDefaults = ResourceDefaults()
+    resources: Annotated[list[ResourceSpec], Field(min_length=1)]
+
+    @field_validator("base_url")
+    @classmethod
+    def _absolute_http_url(cls, url: str) -> str:
+        return validate_base_url(url)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SourceConfig:
+        check_source(self)
+        return self
+
+    def resource(self, name: str) -> ResourceSpec:
+        return next(resource for resource in self.resources if resource.name == name)
+
+    # A resource's own setting, else the source's default (as dlt merges `resource_defaults`).
+
+    def primary_key(self, resource: ResourceSpec) -> list[str]:
+        key = resource.primary_key or self.resource_defaults.primary_key
+        return [key] if isinstance(key, str) else list(key or [])
+
+    def write_disposition(self, resource: ResourceSpec) -> str | None:
+        return resource.write_disposition or self.resource_defaults.write_disposition
+
+    def paginator(self, resource: ResourceSpec) -> AnyPaginator | None:
+        """None: dlt guesses the paginator from the first answer."""
+        return resource.endpoint.paginator or self.resource_defaults.endpoint.paginator
+
+    def params(self, resource: ResourceSpec) -> dict[str, Any]:
+        return {**self.resource_defaults.endpoint.params, **resource.endpoint.params}
+
+    def pii_policy(self, resource: ResourceSpec) -> dict[str, Literal["hash", "drop"]]:
+        return effective_policy(self.resource_defaults.pii, resource.pii)
+
+    @property
+    def hashes_pii(self) -> bool:
+        return any("hash" in self.pii_policy(r).values() for r in self.resources)
+
+    def schema_contract(self, resource: ResourceSpec) -> dict[str, str]:
+        return effective_contract(self.resource_defaults.schema_contract, resource.schema_contract)
+
+    def reads_completely(self, resource: ResourceSpec) -> bool:
+        """Whether every run returns every row the API has: no incremental cursor on the
+        resource or an ancestor (a child of an incremental parent is asked about changed
+        parents only), and no page cap."""
+        spec: ResourceSpec | None = resource
+        while spec is not None:
+            paginator = self.paginator(spec)
+            if spec.endpoint.incremental or getattr(paginator, "maximum_page", None) or getattr(
+                paginator, "maximum_offset", None
+            ):
+                return False
+            spec = self.resource(spec.parent) if spec.parent else None
+        return True
+
+    def marks_deleted(self, resource: ResourceSpec) -> bool:
+        if resource.mark_deleted is not None:
+            return resource.mark_deleted
+        return bool(
+            self.resource_defaults.mark_deleted
+            and not resource.history
+            and self.reads_completely(resource)
+            and self.write_disposition(resource) == "merge"
+        )
+
+    def cannot_see_deletions(self) -> list[ResourceSpec]:
+        """The resources only a full refresh brings deletions to."""
+        return [r for r in self.resources if not self.reads_completely(r)]
+
+    @cached_property
+    def env_prefix(self) -> str:
+        return self.name.upper()
+
+    @property
+    def base_url_env(self) -> str:
+        return f"{self.env_prefix}_BASE_URL"
+
+    @property
+    def rate_limit_env(self) -> str:
+        return f"{self.env_prefix}_RATE_LIMIT"
+
+    @property
+    def max_concurrency_env(self) -> str:
+        return f"{self.env_prefix}_MAX_CONCURRENCY"

@@ -1,0 +1,52 @@
+"""The dlt source of a config: the real one a run builds, and the placeholder the code
+location holds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dlt
+from dlt.sources import DltSource
+from dlt.sources.rest_api import rest_api_source
+
+from crm_assets.config import SourceConfig
+from crm_assets.pii import hasher, row_policy
+from crm_assets.source_builder.http_session import http_session
+from crm_assets.source_builder.rest_api import rest_api_config
+
+
+def build_source(
+    config: SourceConfig,
+    base_url: str,
+    secrets: dict[str, str],
+    session: Any = None,
+    pii_hash_key: str | None = None,
+) -> DltSource:
+    """The REST source with each resource's PII policy as its last map step, so dlt writes no
+    row before the policy ran. A policy that hashes needs `pii_hash_key`."""
+    # Parallelized on the source, dlt extracts every resource in its thread pool (set per
+    # resource in the REST config, dlt 1.31 keeps top-level resources on the main thread; on a
+    # child it is what sends each parent row's request to the pool: `_resource_config`).
+    source = rest_api_source(
+        rest_api_config(config, base_url, secrets, session or http_session(config, base_url)),  # type: ignore[arg-type]
+        name=config.name,
+        parallelized=True,
+    )
+    digest = hasher(pii_hash_key) if pii_hash_key else None
+    for resource in config.resources:
+        policy = config.pii_policy(resource)
+        if policy:
+            source.resources[resource.name].add_map(row_policy(policy, digest))
+    return source
+
+
+def placeholder_source(config: SourceConfig) -> DltSource:
+    """The source's shape as the code location needs it (its name, one resource per config
+    entry), without dlt's REST machinery: no client, no secret, no request, no config
+    resolution, ~8x faster to load. Runs build the real source from the API resource; tests
+    assert both hold the same resources and that every valid config builds in dlt."""
+    return DltSource(
+        dlt.Schema(config.name),
+        config.name,
+        [dlt.resource([], name=resource.name) for resource in config.resources],
+    )
