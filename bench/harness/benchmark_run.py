@@ -48,7 +48,7 @@ class BenchmarkRun:
         return self.args.budget - (time.perf_counter() - self.started)
 
     def _sandbox_pids(self) -> list[int]:
-        return [(self.slow_api or self.sandbox).pid]
+        return [sandbox.pid for sandbox in (self.sandbox, self.slow_api) if sandbox]
 
     def measure(self, command: list[str], env: dict[str, str], log_path: Path,
                 timeout: float) -> dict[str, Any]:
