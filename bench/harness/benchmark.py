@@ -35,6 +35,12 @@ def slow_api_cli(args: argparse.Namespace) -> list[str]:
     ]
 
 
+def sandbox_disables_nagle(code: CodeUnderTest) -> bool:
+    """Whether the sandbox's own code sets TCP_NODELAY, in whichever of its modules."""
+    return any(re.search(r"^\s*disable_nagle_algorithm\s*=\s*True", path.read_text(), re.MULTILINE)
+               for path in (code.dir / "crm_assets" / "sandbox").glob("*.py"))
+
+
 def default_json_path(args: argparse.Namespace, single: bool) -> Path:
     suffix = (f"-{args.source}.{args.resource}" if single else "") \
         + ("-nodelay" if args.sandbox_nodelay else "") \
@@ -63,9 +69,7 @@ def run_benchmark(args: argparse.Namespace, script: Path, error: Callable[[str],
     print(f"work dir {work}; code {code.dir} "
           f"({code.snapshot['sha256'][:12] if code.snapshot else 'live tree'}); "
           f"python {platform.python_version()}; {os.cpu_count()} CPUs", flush=True)
-    server_source = (code.dir / "crm_assets" / "sandbox" / "server.py").read_text()
-    nagle_off_in_code = bool(re.search(r"^\s*disable_nagle_algorithm\s*=\s*True", server_source,
-                                       re.MULTILINE))
+    nagle_off_in_code = sandbox_disables_nagle(code)
     sandbox = SandboxProcess(load.sandbox_cli, work / "sandbox.log", code.dir,
                              nodelay=args.sandbox_nodelay)
     print(f"{sandbox.banner} (pid {sandbox.pid}; args {' '.join(load.sandbox_cli)}"
