@@ -28,7 +28,7 @@ from crm_assets_tests.celery_cluster import (  # noqa: E402
 )
 from crm_assets_tests.helpers import table_counts  # noqa: E402
 from crm_assets_tests.postgres import fresh_database  # noqa: E402
-from throughput import SandboxProcess  # noqa: E402
+from harness.sandbox_process import SandboxProcess  # noqa: E402
 
 
 def one_pass(workers: int, args: argparse.Namespace, work_dir: Path) -> dict:
@@ -36,7 +36,7 @@ def one_pass(workers: int, args: argparse.Namespace, work_dir: Path) -> dict:
     sandbox = SandboxProcess(
         ["--records", str(args.records), "--latency-ms", str(args.latency_ms),
          "--jitter-ms", str(args.jitter_ms)],
-        work_dir / "sandbox.log",
+        work_dir / "sandbox.log", ROOT,
     )
     try:
         with (
