@@ -22,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
+from crm_assets.assets import source_pool  # noqa: E402
 from crm_assets.config import load_source_configs  # noqa: E402
 from crm_assets_tests.celery_cluster import (  # noqa: E402
     BIN, Cluster, finish, rabbitmq_vhost, steps_by_worker, storage_env,
@@ -58,7 +59,7 @@ def one_pass(workers: int, args: argparse.Namespace, work_dir: Path) -> dict:
                 for config in configs:
                     subprocess.run(
                         [str(BIN / "dagster"), "instance", "concurrency", "set",
-                         f"crm_source/{config.name}", "1"],
+                         source_pool(config.name), "1"],
                         env=launcher.env, cwd=launcher.root, check=True, capture_output=True,
                     )
                 cluster.start_workers(*(f"w{n}" for n in range(1, workers + 1)))

@@ -58,13 +58,12 @@ def floor_plan(configs: list[Any], env: dict[str, str], source: str | None,
             match = PARENT_REFERENCE.search(config.resource(name).endpoint.path)
             if match:
                 needed_fields.setdefault(match.group(1), set()).add(match.group(2))
-        default_endpoint = config.resource_defaults.endpoint
         resources = []
         for name in ordered:
             spec = config.resource(name)
-            paginator = spec.endpoint.paginator or default_endpoint.paginator
+            paginator = config.paginator(spec)
             match = PARENT_REFERENCE.search(spec.endpoint.path)
-            params = {**default_endpoint.params, **spec.endpoint.params}
+            params = dict(config.params(spec))
             incremental = getattr(spec.endpoint, "incremental", None)
             if incremental is not None:
                 # A first load sends the start param with the initial value on every page.
@@ -76,7 +75,7 @@ def floor_plan(configs: list[Any], env: dict[str, str], source: str | None,
                 "paginator": paginator.model_dump() if paginator else {"type": "single_page"},
                 "data_selector": spec.endpoint.data_selector,
                 "parent": [match.group(0), match.group(1), match.group(2)] if match else None,
-                "for_each": [[k, v] for k, v in (spec.for_each or {}).items()] or None,
+                "for_each": [[spec.for_each.key, spec.for_each.values]] if spec.for_each else None,
                 "loaded": name in loaded,
                 "keep_fields": sorted(needed_fields.get(name, ())),
             })
