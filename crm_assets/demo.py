@@ -21,8 +21,8 @@ import duckdb
 
 from crm_assets.config import CONFIGS_DIR, load_source_configs
 from crm_assets.resources import DEFAULT_DUCKDB_PATH
-from crm_assets.sandbox.api import Volume
 from crm_assets.sandbox.server import Sandbox
+from crm_assets.sandbox.volume import Volume
 
 PROGRESS_EVENTS = {
     dg.DagsterEventType.STEP_START,
