@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -119,13 +118,6 @@ def materialization_metadata(result: dg.ExecuteInProcessResult) -> dict[str, dic
         }
         for event in result.get_asset_materialization_events()
     }
-
-
-def free_port() -> int:
-    """A port nothing listens on (bound once, then released)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def query(destination: Path | str, sql: str) -> list[tuple]:
