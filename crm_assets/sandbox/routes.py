@@ -15,7 +15,8 @@ from crm_assets.config import PARENT_REFERENCE, ResourceSpec, SourceConfig
 
 
 def paginator_of(config: SourceConfig, resource: ResourceSpec) -> dict[str, Any]:
-    paginator = resource.endpoint.paginator or config.resource_defaults.endpoint.paginator
+    """How the API pages the resource; one that configures no paginator answers one page."""
+    paginator = config.paginator(resource)
     return paginator.model_dump() if paginator else {"type": "single_page"}
 
 
