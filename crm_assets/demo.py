@@ -17,12 +17,12 @@ from collections import Counter
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 
 from crm_assets.config import CONFIGS_DIR, load_source_configs
 from crm_assets.resources import DEFAULT_DUCKDB_PATH
-from crm_assets.sandbox.api import Volume
+from crm_assets.row_counts import count_dataset_rows, open_dataset
 from crm_assets.sandbox.server import Sandbox
+from crm_assets.sandbox.volume import Volume
 
 PROGRESS_EVENTS = {
     dg.DagsterEventType.STEP_START,
@@ -34,18 +34,10 @@ PROGRESS_EVENTS = {
 
 
 def dataset_row_counts(duckdb_path: Path, source: str) -> dict[str, int]:
-    """Rows per table of a source's dataset: no `_dlt*` tables, no nested `__` child tables."""
-    with duckdb.connect(str(duckdb_path), read_only=True) as connection:
-        tables = connection.execute(
-            "select table_name from information_schema.tables where table_schema = ? "
-            "and table_name not like '\\_dlt%' escape '\\' order by table_name",
-            [source],
-        ).fetchall()
-        return {
-            table: connection.execute(f'select count(*) from "{source}"."{table}"').fetchone()[0]
-            for (table,) in tables
-            if "__" not in table
-        }
+    """Every row per table of a source's dataset: no `_dlt*` tables, no nested `__` child
+    tables."""
+    with open_dataset(duckdb_path, source) as client:
+        return {table: count.rows for table, count in count_dataset_rows(client).items()}
 
 
 def print_row_counts(duckdb_path: Path, sources: list[str]) -> None:

@@ -10,8 +10,9 @@ from typing import Any
 import dagster as dg
 import dlt
 
-from crm_assets.deletions import DELETED_AT, current_condition
+from crm_assets.deletions import DELETED_AT
 from crm_assets.pii import PII_LABEL, describe_policy, landing_place
+from crm_assets.row_counts import count_rows
 
 
 @dataclass
@@ -35,12 +36,8 @@ def row_counts(pipeline: dlt.Pipeline, tables: list[str]) -> dict[str, TableRows
         for table in tables:
             if table not in existing:
                 continue
-            current = current_condition(schema.tables[table].get("columns", {}))
-            figures = "count(*)" + (f", count(*) filter (where {current})" if current else "")
-            row = client.execute_sql(
-                f"select {figures} from {client.make_qualified_table_name(table)}"
-            )[0]
-            counts[table] = TableRows(rows=row[0], current=row[1] if current else None)
+            columns = schema.tables[table].get("columns", {})
+            counts[table] = TableRows(*count_rows(client, table, columns))
     return counts
 
 

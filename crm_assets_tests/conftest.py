@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from crm_assets.config import CONFIGS_DIR, SourceConfig, load_source_configs
-from crm_assets.sandbox.api import Volume
 from crm_assets.sandbox.server import Sandbox
+from crm_assets.sandbox.volume import Volume
 from crm_assets_tests.postgres import fresh_database, require_postgres
 
 

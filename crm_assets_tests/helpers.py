@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterable, Iterator
-from contextlib import closing, contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import duckdb
-import psycopg2
 
 from crm_assets.config import SourceConfig
 from crm_assets.definitions import build_definitions
 from crm_assets.deletions import current_condition
 from crm_assets.resources import AlertWebhookResource
+from crm_assets.row_counts import connect, count_rows, data_tables, open_dataset
 from crm_assets.sandbox.api import DEFAULT_PAGE_SIZE, expected_rows
 from crm_assets.sandbox.server import Sandbox
 
@@ -43,47 +41,16 @@ def table_counts(destination: Path | str, source: str) -> dict[str, tuple[int, i
     (a path) or a Postgres database (a URL): of its current rows where it keeps others (a
     history table's older versions, rows marked deleted)."""
     counts = {}
-    with _connection(destination) as connection:
-        cursor = connection.cursor()
-
-        def rows(sql: str, *params: str) -> list[tuple]:
-            if not isinstance(destination, Path):  # psycopg2's placeholders
-                sql = sql.replace("%", "%%").replace("?", "%s")
-            cursor.execute(sql, params)
-            return cursor.fetchall()
-
-        tables = rows(
-            "select table_name from information_schema.tables where table_schema = ? "
-            "and table_name not like '\\_dlt%' escape '\\' "
-            "and table_name not like '%\\_\\_%' escape '\\'",
-            source,
-        )
-        for (table,) in tables:
-            columns = {
-                name
-                for (name,) in rows(
-                    "select column_name from information_schema.columns "
-                    "where table_schema = ? and table_name = ?",
-                    source, table,
-                )
-            }
+    with open_dataset(destination, source) as client:
+        for table, columns in data_tables(client).items():
             key = "entity, id" if "entity" in columns else "id"
             current = current_condition(columns)
-            [counts[table]] = rows(
-                f'select count(*), count(distinct ({key})) from "{source}"."{table}"'
+            [(keys,)] = client.execute_sql(
+                f"select count(distinct ({key})) from {client.make_qualified_table_name(table)}"
                 + (f" where {current}" if current else "")
             )
+            counts[table] = (count_rows(client, table, columns).current_or_all, keys)
     return counts
-
-
-@contextmanager
-def _connection(destination: Path | str) -> Iterator[Any]:
-    if isinstance(destination, Path):
-        with duckdb.connect(str(destination), read_only=True) as connection:
-            yield connection
-    else:
-        with closing(psycopg2.connect(destination)) as connection:
-            yield connection
 
 
 def expected_counts(sandbox: Sandbox, config: SourceConfig) -> dict[str, int]:
@@ -121,16 +88,9 @@ def materialization_metadata(result: dg.ExecuteInProcessResult) -> dict[str, dic
     }
 
 
-def free_port() -> int:
-    """A port nothing listens on (bound once, then released)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def query(destination: Path | str, sql: str) -> list[tuple]:
     """Rows from a DuckDB file (a path) or a Postgres database (a URL)."""
-    with _connection(destination) as connection:
+    with connect(destination) as connection:
         cursor = connection.cursor()
         cursor.execute(sql)
         return cursor.fetchall()

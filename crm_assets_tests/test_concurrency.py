@@ -18,7 +18,8 @@ import requests
 
 from crm_assets.config import RateLimitSpec, SourceConfig
 from crm_assets.request_budget import RequestBudget, seconds_from_now
-from crm_assets.sandbox.server import Fault, Sandbox
+from crm_assets.sandbox.faults import Fault
+from crm_assets.sandbox.server import Sandbox
 from crm_assets.sandbox.traffic import Latency, Traffic
 from crm_assets.source_builder import http_session
 from crm_assets_tests.helpers import assert_tables_exact, materialization_metadata, materialize

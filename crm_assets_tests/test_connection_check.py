@@ -17,9 +17,11 @@ import pytest
 from crm_assets.config import RateLimitSpec, SourceConfig
 from crm_assets.connection_check.__main__ import main
 from crm_assets.definitions import build_definitions
-from crm_assets.sandbox.server import Fault, Sandbox
+from crm_assets.sandbox.faults import Fault
+from crm_assets.sandbox.ports import free_port
+from crm_assets.sandbox.server import Sandbox
 from crm_assets.sandbox.traffic import Latency
-from crm_assets_tests.helpers import alert_on_failed_run, free_port
+from crm_assets_tests.helpers import alert_on_failed_run
 
 REPO = Path(__file__).resolve().parent.parent
 WRONG_KEY = "wrong-key-5e0c3a"

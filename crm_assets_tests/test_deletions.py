@@ -10,7 +10,8 @@ import dagster as dg
 import requests
 
 from crm_assets.definitions import build_definitions
-from crm_assets.sandbox.server import Fault, Sandbox
+from crm_assets.sandbox.faults import Fault
+from crm_assets.sandbox.server import Sandbox
 from crm_assets_tests.helpers import materialization_metadata, materialize, query, table_counts
 
 CONTACTS = 'key:"deal_crm/contacts"'

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from crm_assets.sandbox.ports import free_port
 from crm_assets.sandbox.server import Sandbox
-from crm_assets_tests.helpers import free_port, table_counts
+from crm_assets_tests.helpers import table_counts
 
 REPO = Path(__file__).resolve().parent.parent
 DG = Path(sys.executable).parent / "dg"

@@ -13,7 +13,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from crm_assets.sandbox.server import Fault, Sandbox
+from crm_assets.sandbox.faults import Fault
+from crm_assets.sandbox.server import Sandbox
 from crm_assets_tests.helpers import materialize, run_checks, table_counts
 
 REPO = Path(__file__).resolve().parent.parent

@@ -10,8 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import dagster as dg
 import pytest
 
+from crm_assets.sandbox.ports import free_port
 from crm_assets.sandbox.server import Sandbox
-from crm_assets_tests.helpers import expected_counts, free_port, materialize, table_counts
+from crm_assets_tests.helpers import expected_counts, materialize, table_counts
 
 PROXY_VARIABLES = ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY",
                    "all_proxy", "NO_PROXY", "no_proxy"]

@@ -11,7 +11,8 @@ import dagster as dg
 import pytest
 
 from crm_assets.config import CONFIGS_DIR, SourceConfig
-from crm_assets.sandbox.server import Fault, Sandbox
+from crm_assets.sandbox.faults import Fault
+from crm_assets.sandbox.server import Sandbox
 from crm_assets_tests.helpers import (
     assert_tables_exact,
     list_resources,

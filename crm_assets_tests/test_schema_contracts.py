@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from crm_assets.config import CONFIGS_DIR
-from crm_assets.sandbox.api import SchemaChange
 from crm_assets.sandbox.server import Sandbox
+from crm_assets.sandbox.volume import SchemaChange
 from crm_assets_tests.helpers import materialization_metadata, materialize, query
 
 FIRST, SECOND = 6, 9  # account rows served by the first and the second run

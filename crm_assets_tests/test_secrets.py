@@ -15,8 +15,9 @@ import pytest
 
 from crm_assets.config import SourceConfig
 from crm_assets.redaction import secret_forms
-from crm_assets.sandbox.api import Volume
-from crm_assets.sandbox.server import Fault, Sandbox
+from crm_assets.sandbox.faults import Fault
+from crm_assets.sandbox.server import Sandbox
+from crm_assets.sandbox.volume import Volume
 from crm_assets_tests.helpers import expected_counts, files_containing, table_counts
 
 REPO = Path(__file__).resolve().parent.parent

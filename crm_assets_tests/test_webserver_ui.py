@@ -16,8 +16,9 @@ import pytest
 import requests
 
 from crm_assets.config import SourceConfig
+from crm_assets.sandbox.ports import free_port
 from crm_assets.sandbox.server import Sandbox
-from crm_assets_tests.helpers import free_port, query
+from crm_assets_tests.helpers import query
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"

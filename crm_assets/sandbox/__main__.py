@@ -9,9 +9,9 @@ import argparse
 from pathlib import Path
 
 from crm_assets.config import RateLimitSpec, load_source_configs
-from crm_assets.sandbox.api import Volume
 from crm_assets.sandbox.server import Sandbox
 from crm_assets.sandbox.traffic import Latency
+from crm_assets.sandbox.volume import Volume
 
 DEFAULT_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 

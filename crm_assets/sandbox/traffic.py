@@ -1,17 +1,17 @@
-"""What real APIs add to the sandbox's answers: latency, per-account rate limits, and the
-per-source traffic counters (requests, 429s, requests in flight) that tests assert on."""
+"""What real APIs add to the sandbox's answers: latency and per-account rate limits, applied
+per source as requests arrive and leave, with the per-source traffic counters tests assert on."""
 
 from __future__ import annotations
 
-import math
 import random
 import threading
 import time
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from crm_assets.config import RateLimitSpec
+from crm_assets.sandbox.counters import SourceTraffic
+from crm_assets.sandbox.rate_limit import SlidingWindow, max_in_any_window
 
 
 @dataclass(frozen=True)
@@ -23,95 +23,6 @@ class Latency:
 
     def draw_seconds(self, rng: random.Random) -> float:
         return (self.ms + (rng.uniform(0, self.jitter_ms) if self.jitter_ms else 0.0)) / 1000
-
-
-@dataclass
-class SourceTraffic:
-    """One source's requests as the API saw them (times from `time.monotonic()`)."""
-
-    requests: int = 0
-    throttled: int = 0  # answered 429 by the rate limit
-    in_flight: int = 0
-    peak_in_flight: int = 0
-    in_flight_seconds: float = 0.0  # integral of in_flight over time
-    first_arrival: float | None = None
-    last_arrival: float | None = None
-    last_departure: float | None = None
-    accepted_arrivals: list[float] = field(default_factory=list)
-    _last_change: float = 0.0
-
-    def arrive(self, now: float) -> None:
-        self._advance(now)
-        self.requests += 1
-        self.in_flight += 1
-        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
-        self.first_arrival = now if self.first_arrival is None else self.first_arrival
-        self.last_arrival = now
-
-    def depart(self, now: float) -> None:
-        self._advance(now)
-        self.in_flight -= 1
-        self.last_departure = now
-
-    def _advance(self, now: float) -> None:
-        if self.in_flight:
-            self.in_flight_seconds += self.in_flight * (now - self._last_change)
-        self._last_change = now
-
-    def as_json(self) -> dict[str, Any]:
-        busy = (
-            (self.last_departure or 0) - self.first_arrival if self.first_arrival is not None else 0
-        )
-        accepted = self.accepted_arrivals
-        span = accepted[-1] - accepted[0] if len(accepted) > 1 else 0.0
-        return {
-            "requests": self.requests,
-            "throttled": self.throttled,
-            "peak_in_flight": self.peak_in_flight,
-            "mean_in_flight": round(self.in_flight_seconds / busy, 3) if busy > 0 else 0.0,
-            "busy_seconds": round(busy, 3),
-            # Answered requests per second between the first and the last one answered.
-            "accepted_rate": round((len(accepted) - 1) / span, 3) if span > 0 else None,
-            "accepted": len(accepted),
-        }
-
-
-class SlidingWindow:
-    """The API side of a rate limit: requests answered in the last `per_seconds`."""
-
-    def __init__(self, limit: RateLimitSpec) -> None:
-        self.limit = limit
-        self._answered: deque[float] = deque()
-
-    def admit(self, now: float) -> tuple[bool, dict[str, str]]:
-        """Whether a request arriving now is answered, and the rate-limit headers to send."""
-        window = self.limit.per_seconds
-        while self._answered and self._answered[0] <= now - window:
-            self._answered.popleft()
-        admitted = len(self._answered) < self.limit.requests
-        if admitted:
-            self._answered.append(now)
-        remaining = self.limit.requests - len(self._answered)
-        # Seconds until the oldest answered request leaves the window (a slot frees).
-        frees_in = self._answered[0] + window - now if self._answered else 0.0
-        headers = {
-            "X-RateLimit-Limit": str(self.limit.requests),
-            "X-RateLimit-Remaining": str(remaining),
-            "X-RateLimit-Reset": str(max(math.ceil(frees_in), 0)),
-        }
-        if not admitted:
-            headers["Retry-After"] = str(max(math.ceil(frees_in), 1))
-        return admitted, headers
-
-
-def max_in_any_window(arrivals: list[float], per_seconds: float) -> int:
-    """The most requests answered within any `per_seconds` window (two pointers)."""
-    best, start = 0, 0
-    for end, arrival in enumerate(arrivals):
-        while arrival - arrivals[start] >= per_seconds:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
 
 
 class Traffic:

@@ -1,0 +1,44 @@
+"""The four checks of each asset: their names, descriptions, and the one that blocks."""
+
+import dagster as dg
+
+from crm_assets.config import ResourceSpec, SourceConfig
+from crm_assets.history import VALID_FROM
+
+PRIMARY_KEY = "primary_key_unique"
+HAS_ROWS = "has_rows"
+LOADED_RECENTLY = "loaded_recently"
+SCHEMA_DRIFT = "schema_drift"
+
+
+def check_specs(config: SourceConfig, resource: ResourceSpec) -> list[dg.AssetCheckSpec]:
+    asset = dg.AssetKey([config.name, resource.name])
+    keys = ", ".join(config.primary_key(resource)) or "(none)"
+    primary_key = f"Primary key ({keys}) is never null and never repeats in the table."
+    if resource.history:
+        primary_key = (
+            f"Primary key ({keys}) is never null, repeats in no two current versions, and "
+            f"({keys}, {VALID_FROM}) never repeats."
+        )
+    return [
+        dg.AssetCheckSpec(PRIMARY_KEY, asset=asset, blocking=True, description=primary_key),
+        dg.AssetCheckSpec(
+            HAS_ROWS, asset=asset,
+            description="The table holds current rows"
+            + (" (WARN only: this resource may be empty)." if resource.can_be_empty else "."),
+        ),
+        dg.AssetCheckSpec(
+            LOADED_RECENTLY, asset=asset,
+            description=f"The source's last successful dlt load is at most "
+            f"{config.freshness_hours:g} h old.",
+        ),
+        dg.AssetCheckSpec(
+            SCHEMA_DRIFT, asset=asset,
+            description="Columns added or removed since the previous load, or kept out of the "
+            "last load by the schema contract (WARN).",
+        ),
+    ]
+
+
+def source_check_specs(config: SourceConfig) -> list[dg.AssetCheckSpec]:
+    return [spec for resource in config.resources for spec in check_specs(config, resource)]

@@ -1,0 +1,46 @@
+"""The API side of a per-account rate limit: a sliding window of the requests it answered."""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+from crm_assets.config import RateLimitSpec
+
+
+class SlidingWindow:
+    """The API side of a rate limit: requests answered in the last `per_seconds`."""
+
+    def __init__(self, limit: RateLimitSpec) -> None:
+        self.limit = limit
+        self._answered: deque[float] = deque()
+
+    def admit(self, now: float) -> tuple[bool, dict[str, str]]:
+        """Whether a request arriving now is answered, and the rate-limit headers to send."""
+        window = self.limit.per_seconds
+        while self._answered and self._answered[0] <= now - window:
+            self._answered.popleft()
+        admitted = len(self._answered) < self.limit.requests
+        if admitted:
+            self._answered.append(now)
+        remaining = self.limit.requests - len(self._answered)
+        # Seconds until the oldest answered request leaves the window (a slot frees).
+        frees_in = self._answered[0] + window - now if self._answered else 0.0
+        headers = {
+            "X-RateLimit-Limit": str(self.limit.requests),
+            "X-RateLimit-Remaining": str(remaining),
+            "X-RateLimit-Reset": str(max(math.ceil(frees_in), 0)),
+        }
+        if not admitted:
+            headers["Retry-After"] = str(max(math.ceil(frees_in), 1))
+        return admitted, headers
+
+
+def max_in_any_window(arrivals: list[float], per_seconds: float) -> int:
+    """The most requests answered within any `per_seconds` window (two pointers)."""
+    best, start = 0, 0
+    for end, arrival in enumerate(arrivals):
+        while arrival - arrivals[start] >= per_seconds:
+            start += 1
+        best = max(best, end - start + 1)
+    return best

@@ -1,0 +1,80 @@
+"""The emulated APIs' routes: each configured resource's path as a pattern, and how it pages.
+
+The routes, data selectors and paging parameter names come from the same config files the
+pipeline reads, so the pipeline's paginators meet the paths and parameters they expect.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+from crm_assets.config import PARENT_REFERENCE, ResourceSpec, SourceConfig
+
+
+def paginator_of(config: SourceConfig, resource: ResourceSpec) -> dict[str, Any]:
+    """How the API pages the resource; one that configures no paginator answers one page."""
+    paginator = config.paginator(resource)
+    return paginator.model_dump() if paginator else {"type": "single_page"}
+
+
+def kind_of(config: SourceConfig, resource: ResourceSpec) -> str:
+    if paginator_of(config, resource)["type"] == "single_page":
+        return "single"
+    if resource.parent:
+        return "child"
+    if resource.for_each:
+        return "for_each"
+    return "list"
+
+
+@dataclass(frozen=True)
+class Route:
+    config: SourceConfig
+    resource: ResourceSpec
+    pattern: re.Pattern[str]
+    kind: str
+    paginator: dict[str, Any]
+    # Resources reading one path read one collection: the first resource on the path names it.
+    collection: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.config.name}.{self.resource.name}"
+
+
+def _route_pattern(base_path: str, resource: ResourceSpec) -> re.Pattern[str]:
+    path = base_path.rstrip("/") + "/" + resource.endpoint.path.lstrip("/")
+    regex, position = "", 0
+    for match in re.finditer(r"\{([^{}]+)\}", path):
+        regex += re.escape(path[position : match.start()])
+        if PARENT_REFERENCE.fullmatch(match.group(0)):
+            regex += r"(?P<parent_id>\d+)"
+        else:
+            regex += r"(?P<each>[^/]+)"
+        position = match.end()
+    return re.compile(regex + re.escape(path[position:]) + "$")
+
+
+def build_routes(configs: list[SourceConfig]) -> dict[str, list[Route]]:
+    """Routes by source name; each matches the path below `/<source>`."""
+    routes: dict[str, list[Route]] = {}
+    for config in configs:
+        base_path = urlparse(config.base_url).path
+        first_on_path: dict[str, str] = {}
+        for resource in config.resources:
+            first_on_path.setdefault(resource.endpoint.path, resource.name)
+        routes[config.name] = [
+            Route(
+                config=config,
+                resource=resource,
+                pattern=_route_pattern(base_path, resource),
+                kind=kind_of(config, resource),
+                paginator=paginator_of(config, resource),
+                collection=first_on_path[resource.endpoint.path],
+            )
+            for resource in config.resources
+        ]
+    return routes
