@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import threading
 from collections import Counter
 from typing import Any
@@ -11,12 +10,7 @@ from urllib.parse import urlparse
 from dlt.sources.helpers.requests.retry import DEFAULT_RETRY_STATUS
 
 from crm_assets.config import SourceConfig
-
-
-def _path_regex(base_path: str, endpoint_path: str) -> re.Pattern[str]:
-    path = base_path.rstrip("/") + "/" + endpoint_path.lstrip("/")
-    parts = re.split(r"\{[^{}]+\}", path)
-    return re.compile("[^/]+".join(re.escape(part) for part in parts) + "$")
+from crm_assets.config.placeholders import path_pattern
 
 
 class HttpStats:
@@ -28,7 +22,7 @@ class HttpStats:
     def __init__(self, config: SourceConfig, base_url: str) -> None:
         base_path = urlparse(base_url).path
         self._patterns = [
-            (resource.name, _path_regex(base_path, resource.endpoint.path))
+            (resource.name, path_pattern(base_path, resource.endpoint.path))
             for resource in config.resources
         ]
         self.pages: Counter[str] = Counter()

@@ -18,6 +18,8 @@ from harness.process_stats import proc_cpu_seconds, proc_hwm_mb
 
 
 def free_port() -> int:
+    # Not crm_assets.sandbox.ports: the harness imports nothing of the code under test (a
+    # snapshot, possibly patched, that its stages run from).
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]

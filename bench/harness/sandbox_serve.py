@@ -17,7 +17,8 @@ def stage_serve(ctx: dict[str, Any], out: dict[str, Any]) -> None:
 
     import orjson
 
-    from crm_assets.sandbox.api import build_routes, serve_page
+    from crm_assets.sandbox.api import serve_page
+    from crm_assets.sandbox.routes import build_routes
 
     configs = load_configs(ctx["configs_dir"])
     volume = make_volume(ctx, configs)
@@ -51,7 +52,7 @@ def stage_serve(ctx: dict[str, Any], out: dict[str, Any]) -> None:
 
 def make_volume(ctx: dict[str, Any], configs: list[Any]) -> Any:
     """The sandbox's Volume, built as `python -m crm_assets.sandbox` builds it from its args."""
-    from crm_assets.sandbox.api import Volume
+    from crm_assets.sandbox.volume import Volume
 
     args = ctx["sandbox_args"]
     if args.get("records") is not None:

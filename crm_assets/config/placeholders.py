@@ -5,7 +5,7 @@ value."""
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Annotated
 
 from pydantic import ConfigDict, Field, RootModel
@@ -14,6 +14,19 @@ from crm_assets.config.base import IDENTIFIER
 
 PARENT_REFERENCE = re.compile(r"\{resources\.([A-Za-z0-9_]+)\.([A-Za-z0-9_]+)\}")
 PATH_PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
+
+
+def path_pattern(
+    base_path: str, endpoint_path: str, segment: Callable[[str], str] = lambda _: "[^/]+"
+) -> re.Pattern[str]:
+    """A regex matching the URL paths an endpoint's requests take: each `{placeholder}` becomes
+    `segment(placeholder)` (any one path segment by default)."""
+    path = base_path.rstrip("/") + "/" + endpoint_path.lstrip("/")
+    regex, position = "", 0
+    for match in PATH_PLACEHOLDER.finditer(path):
+        regex += re.escape(path[position : match.start()]) + segment(match.group(0))
+        position = match.end()
+    return re.compile(regex + re.escape(path[position:]) + "$")
 
 ForEachKey = Annotated[str, Field(pattern=IDENTIFIER)]
 ForEachValue = Annotated[str, Field(min_length=1, pattern=r"^[^/{}?#]+$")]

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-# build_routes is imported for bench/throughput.py, which serves pages in-process from here.
-from crm_assets.sandbox.routes import Route, build_routes  # noqa: F401
+from crm_assets.sandbox.routes import Route
 from crm_assets.sandbox.volume import Volume, child_ids
 
 DEFAULT_PAGE_SIZE = 50

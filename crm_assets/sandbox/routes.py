@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from crm_assets.config import PARENT_REFERENCE, ResourceSpec, SourceConfig
+from crm_assets.config.placeholders import path_pattern
 
 
 def paginator_of(config: SourceConfig, resource: ResourceSpec) -> dict[str, Any]:
@@ -45,17 +46,12 @@ class Route:
         return f"{self.config.name}.{self.resource.name}"
 
 
+def _placeholder_group(placeholder: str) -> str:
+    return r"(?P<parent_id>\d+)" if PARENT_REFERENCE.fullmatch(placeholder) else r"(?P<each>[^/]+)"
+
+
 def _route_pattern(base_path: str, resource: ResourceSpec) -> re.Pattern[str]:
-    path = base_path.rstrip("/") + "/" + resource.endpoint.path.lstrip("/")
-    regex, position = "", 0
-    for match in re.finditer(r"\{([^{}]+)\}", path):
-        regex += re.escape(path[position : match.start()])
-        if PARENT_REFERENCE.fullmatch(match.group(0)):
-            regex += r"(?P<parent_id>\d+)"
-        else:
-            regex += r"(?P<each>[^/]+)"
-        position = match.end()
-    return re.compile(regex + re.escape(path[position:]) + "$")
+    return path_pattern(base_path, resource.endpoint.path, _placeholder_group)
 
 
 def build_routes(configs: list[SourceConfig]) -> dict[str, list[Route]]:
