@@ -11,6 +11,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from email.utils import formatdate
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
@@ -168,9 +169,8 @@ def test_a_storm_on_one_resource_fails_naming_it_while_the_others_fetch_in_paral
     assert "generator already executing" not in message
 
 
-def _burn_cpu(seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+def _burn_cpu_until(stop: Any) -> None:
+    while not stop.is_set():
         pass
 
 
@@ -181,8 +181,14 @@ def test_parallel_extraction_under_cpu_load_loads_every_row_once(
     (dlt's parallel extraction once raised "generator already executing" under such load)."""
     sandbox.traffic = Traffic(Latency(ms=5, jitter_ms=20))
     sandbox.volume.overrides["party_crm.parties"] = 150
-    with multiprocessing.get_context("spawn").Pool(2) as burners:
-        burning = burners.map_async(_burn_cpu, [60, 60])
+    # Stopped by an event, not SIGTERM (Pool.terminate): a process may inherit SIGTERM ignored
+    # (seen under CI), and the pool's join then hung.
+    spawn = multiprocessing.get_context("spawn")
+    stop = spawn.Event()
+    burners = [spawn.Process(target=_burn_cpu_until, args=(stop,)) for _ in range(2)]
+    for burner in burners:
+        burner.start()
+    try:
         for _ in range(2):
             result = materialize(instance, "group:party_crm", raise_on_error=False)
             assert result.success, [
@@ -190,8 +196,12 @@ def test_parallel_extraction_under_cpu_load_loads_every_row_once(
                 if e.is_step_failure
             ]
             assert_tables_exact(sandbox, _config(configs, "party_crm"), duckdb_path)
-        burners.terminate()
-        del burning
+    finally:
+        stop.set()
+        for burner in burners:
+            burner.join(timeout=10)
+            if burner.is_alive():
+                burner.kill()
 
 
 @pytest.mark.parametrize("client_budget", ["none", "50/1"])
