@@ -21,17 +21,28 @@ from crm_assets.sandbox.volume import Volume
 from crm_assets_tests.postgres import fresh_database, require_postgres
 
 
+def _default_interrupt_handlers() -> bool:
+    """SIGINT and SIGTERM as an interactive Python has them; True if either was ignored."""
+    ignored = False
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        ignored = True
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_IGN:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        ignored = True
+    return ignored
+
+
 @pytest.fixture(autouse=True)
-def sigterm_not_ignored(request: pytest.FixtureRequest) -> Iterator[None]:
-    """The servers and workers tests start, and stop with SIGTERM, inherit its disposition. In
-    CI a test process was found with SIGTERM ignored (set by something in the suite, not yet
-    found), and `dg dev` then outlived its SIGTERM: restore the default and say which test."""
-    if signal.getsignal(signal.SIGTERM) == signal.SIG_IGN:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+def interrupts_not_ignored(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A suite started in the background (CI) inherits SIGINT ignored. Dagster maps SIGTERM to
+    SIGINT's handler after every in-process run (`dagster._utils.interrupts`), so SIGTERM
+    became ignored too, and servers the tests start inherited both: `dg dev` outlived its
+    SIGTERM. Restore the interactive defaults around every test."""
+    _default_interrupt_handlers()
     yield
-    if signal.getsignal(signal.SIGTERM) == signal.SIG_IGN:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        warnings.warn(f"{request.node.nodeid} left SIGTERM ignored in the test process")
+    if _default_interrupt_handlers():
+        warnings.warn(f"{request.node.nodeid} left SIGINT or SIGTERM ignored")
 
 
 @pytest.fixture(scope="session")
