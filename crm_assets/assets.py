@@ -56,11 +56,14 @@ def build_source_assets(source: SourceConfig, destination_name: str) -> dg.Asset
                 yield from load_selected(context, config, pipeline)
             # In the load's step: one step per source, and the checks see the load just made.
             # A new pipeline object: the load's holds credentials that were closed after it.
+            # Evaluated in full before any result is yielded: Dagster writes two events per
+            # result, and other sources' loads should not wait on those writes for the file.
             with destination.exclusive_connection():
-                yield from evaluate_checks(
+                check_results = list(evaluate_checks(
                     source, destination.pipeline(source.name),
                     context.selected_asset_check_keys, context.instance,
-                )
+                ))
+            yield from check_results
 
     def load_selected(
         context: dg.AssetExecutionContext, config: LoadConfig, pipeline: dlt.Pipeline
