@@ -14,6 +14,7 @@ import dagster as dg
 import dlt
 
 from crm_assets.dlt_types import coerces_to, dlt_type_of
+from crm_assets.materialization import LoadedSchema
 
 
 class DiscardCounter:
@@ -50,9 +51,9 @@ class DiscardCounter:
                     kind = existing
                 self.values[(table, column, kind)] += 1
 
-    def metadata(self, pipeline: dlt.Pipeline) -> dict[str, Any]:
+    def metadata(self, loaded: LoadedSchema) -> dict[str, Any]:
         """`rows_discarded`, `values_discarded` and the columns kept out, for the asset page."""
-        schema = pipeline.default_schema
+        schema = loaded.schema
         naming = schema.naming
         discarded: Counter[str] = Counter()
         modes: dict[str, str] = {}
@@ -72,10 +73,10 @@ class DiscardCounter:
                 name = f"{table}.{name}"
             modes[name] = mode
             discarded[name] += values if mode != "discard_row" else 0
-        normalized = pipeline.last_trace.last_normalize_info if pipeline.last_trace else None
-        loaded = normalized.row_counts.get(self.resource, 0) if normalized else 0
         return {
-            "rows_discarded": dg.MetadataValue.int(self.rows - loaded),
+            "rows_discarded": dg.MetadataValue.int(
+                self.rows - loaded.rows_normalized.get(self.resource, 0)
+            ),
             "values_discarded": dg.MetadataValue.int(sum(discarded.values())),
             "columns_discarded": json.dumps(sorted(modes)),
         }
