@@ -12,7 +12,7 @@ from crm_assets.checks import evaluate_checks, source_check_specs
 from crm_assets.config import SourceConfig
 from crm_assets.http_stats import HttpStats
 from crm_assets.load_steps import run_in_steps
-from crm_assets.materialization import run_metadata, table_metadata
+from crm_assets.materialization import LoadedSchema, run_metadata, table_metadata
 from crm_assets.load_failure import load_failure, violation_failure
 from crm_assets.redaction import redacted_logs, secret_forms
 from crm_assets.resources import DestinationResource, PiiHashKeyResource, SourceApiResource
@@ -52,8 +52,11 @@ def build_source_assets(source: SourceConfig, destination_name: str) -> dg.Asset
     def load_source(context: dg.AssetExecutionContext, config: LoadConfig) -> Iterator[Any]:
         destination: DestinationResource = context.resources.destination
         with destination.exclusive_pipeline(source.name) as pipeline:
+            materialized = {}
             if context.selected_asset_keys:
-                yield from load_selected(context, config, pipeline)
+                for result in load_selected(context, config, pipeline):
+                    materialized[result.asset_key] = result.metadata
+                    yield result
             # In the load's step: one step per source, and the checks see the load just made.
             # A new pipeline object: the load's holds credentials that were closed after it.
             # Evaluated in full before any result is yielded: Dagster writes two events per
@@ -61,7 +64,7 @@ def build_source_assets(source: SourceConfig, destination_name: str) -> dg.Asset
             with destination.exclusive_connection():
                 check_results = list(evaluate_checks(
                     source, destination.pipeline(source.name),
-                    context.selected_asset_check_keys, context.instance,
+                    context.selected_asset_check_keys, context.instance, materialized,
                 ))
             yield from check_results
 
@@ -99,14 +102,15 @@ def build_source_assets(source: SourceConfig, destination_name: str) -> dg.Asset
                     source.name, error, secrets, http_stats.last_response
                 ) from None
         shared = {**run_metadata(pipeline), **budget.metadata()}
+        loaded = LoadedSchema.of(pipeline)
         results, lines = [], []
         for resource_name in dlt_source.selected_resources:
             table = table_metadata(
-                pipeline, resource_name, rows_in_tables[resource_name],
+                loaded, resource_name, rows_in_tables[resource_name],
                 source.pii_policy(source.resource(resource_name)),
             )
             if resource_name in discards:
-                table |= discards[resource_name].metadata(pipeline)
+                table |= discards[resource_name].metadata(loaded)
             fetched = http_stats.metadata(resource_name)
             lines.append(
                 f"{source.name}/{resource_name}: {table['rows_loaded'].value} rows loaded from "

@@ -1,6 +1,7 @@
 """The selected checks of one source, evaluated over one connection to its dataset."""
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 import dagster as dg
 import dlt
@@ -19,10 +20,11 @@ def evaluate_checks(
     pipeline: dlt.Pipeline,
     check_keys: Iterable[dg.AssetCheckKey],
     instance: dg.DagsterInstance,
+    materialized: Mapping[dg.AssetKey, Mapping[str, Any]],
 ) -> Iterator[dg.AssetCheckResult]:
     """The selected checks of one source, over one connection to its dataset. Run after the
-    step's materializations, which the instance has stored by then (schema_drift reads what the
-    contract kept out of the latest one)."""
+    step's materializations (`materialized`: their metadata by asset); schema_drift reads what
+    the contract kept out of each asset's latest one."""
     check_keys = sorted(check_keys, key=str)
     if not check_keys:
         return
@@ -35,7 +37,8 @@ def evaluate_checks(
                 HAS_ROWS: lambda: check_has_rows(reader, resource),
                 LOADED_RECENTLY: lambda: check_loaded_recently(reader, config),
                 SCHEMA_DRIFT: lambda: check_schema_drift(
-                    reader, resource, discarded_columns(instance, check_key.asset_key)
+                    reader, resource,
+                    discarded_columns(instance, check_key.asset_key, materialized),
                 ),
             }[check_key.name]()
             yield dg.AssetCheckResult(
