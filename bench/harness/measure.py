@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from harness.process_stats import TreeRssSampler, proc_cpu_seconds, system_busy_s
+from harness.process_stats import TreeSampler, proc_cpu_seconds, system_busy_s
 
 
 def run_measured(command: list[str], env: dict[str, str], log_path: Path, timeout: float, *,
@@ -31,7 +31,7 @@ def run_measured(command: list[str], env: dict[str, str], log_path: Path, timeou
             command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        sampler = TreeRssSampler(process.pid)
+        sampler = TreeSampler(process.pid)
         sampler.start()
         timed_out = False
         try:
@@ -58,8 +58,9 @@ def run_measured(command: list[str], env: dict[str, str], log_path: Path, timeou
         process.returncode = os.waitstatus_to_exitcode(status)
         tree_peak = sampler.stop()
     sandbox1 = sum(proc_cpu_seconds(pid) for pid in sandbox_pids)
-    other = (system_busy_s() - busy0) - (usage.ru_utime + usage.ru_stime) \
-        - (sandbox1 - sandbox0) - (sum(os.times()[:2]) - own0)
+    tree_cpu = sampler.tree_cpu_s(usage.ru_utime + usage.ru_stime)
+    other = (system_busy_s() - busy0) - tree_cpu - (sandbox1 - sandbox0) \
+        - (sum(os.times()[:2]) - own0)
     return {
         "other_cpu_s": max(other, 0.0),
         "loadavg_1m_before": load0,
@@ -68,7 +69,7 @@ def run_measured(command: list[str], env: dict[str, str], log_path: Path, timeou
         "timed_out": timed_out,
         "maxrss_mb": usage.ru_maxrss / 1024,  # KiB on Linux: the largest process of the tree
         "tree_rss_mb": tree_peak / 2**20,  # sampled every 0.2 s: the sum over the tree
-        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "cpu_s": tree_cpu,
         "log": str(log_path),
     }
 
@@ -85,6 +86,7 @@ def median_wall(command: list[str], env: dict[str, str], log_dir: Path, label: s
         "maxrss_mb": max(r["maxrss_mb"] for r in runs),
         "tree_rss_mb": max(r["tree_rss_mb"] for r in runs),
         "other_cpu_s": max(r["other_cpu_s"] for r in runs),
+        "cpu_s": statistics.median(r["cpu_s"] for r in runs),
         "returncode": failed[0]["returncode"] if failed else 0,
         "log": runs[-1]["log"],
     }

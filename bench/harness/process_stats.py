@@ -24,35 +24,48 @@ def _children_map() -> dict[int, list[int]]:
     return children
 
 
-def tree_rss_bytes(pid: int) -> int:
-    children = _children_map()
-    total, stack = 0, [pid]
+def _tree_pids(pid: int) -> list[int]:
+    children, pids, stack = _children_map(), [], [pid]
     while stack:
         current = stack.pop()
-        try:
-            with open(f"/proc/{current}/statm", "rb") as statm:
-                total += int(statm.read().split()[1]) * PAGE_SIZE
-        except (OSError, IndexError, ValueError):
-            pass
+        pids.append(current)
         stack.extend(children.get(current, []))
-    return total
+    return pids
 
 
-class TreeRssSampler(threading.Thread):
+class TreeSampler(threading.Thread):
+    """Every `interval`: the RSS summed over the tree (its peak), and each process's own CPU
+    seconds as last seen. wait4's rusage misses processes the stage never waits for, such as
+    the forkserver of Dagster's multiprocess executor and the steps it forks; the sampled sum
+    misses a process's last interval. `tree_cpu_s` is a lower bound either way."""
+
     def __init__(self, pid: int, interval: float = 0.2) -> None:
         super().__init__(daemon=True)
         self.pid, self.interval, self.peak = pid, interval, 0
+        self.cpu_by_pid: dict[int, float] = {}
         self._stop_event = threading.Event()
 
     def run(self) -> None:
         while not self._stop_event.is_set():
-            self.peak = max(self.peak, tree_rss_bytes(self.pid))
+            total = 0
+            for current in _tree_pids(self.pid):
+                try:
+                    with open(f"/proc/{current}/statm", "rb") as statm:
+                        total += int(statm.read().split()[1]) * PAGE_SIZE
+                    self.cpu_by_pid[current] = proc_cpu_seconds(current)
+                except (OSError, IndexError, ValueError):
+                    pass
+            self.peak = max(self.peak, total)
             self._stop_event.wait(self.interval)
 
     def stop(self) -> int:
         self._stop_event.set()
         self.join()
         return self.peak
+
+    def tree_cpu_s(self, waited_cpu_s: float) -> float:
+        """`waited_cpu_s`: the root's rusage (itself and the descendants it waited for)."""
+        return max(waited_cpu_s, sum(self.cpu_by_pid.values()))
 
 
 def system_busy_s() -> float:

@@ -29,6 +29,7 @@ def report(results: dict[str, Any], floor_rows: dict[str, int]) -> None:
             "rows_per_s": rows / seconds if rows and seconds else None,
             "maxrss_mb": measured.get("maxrss_mb") if measured else None,
             "other_cpu_s": measured.get("other_cpu_s") if measured else None,
+            "cpu_s": measured.get("cpu_s") if measured else None,
             "tree_rss_mb": measured.get("tree_rss_mb") if measured else None,
             "note": note,
         })
@@ -77,12 +78,12 @@ def report(results: dict[str, Any], floor_rows: dict[str, int]) -> None:
           f"code {(results.get('code') or {}).get('sha256', 'live')[:12]}"
           + "".join(f" + {Path(p).name}" for p in (results.get("code") or {}).get("patches", [])))
     print(f"{'stage':5} {'what':42} {'seconds':>8} {'rows':>9} {'rows/s':>9} "
-          f"{'peakRSS MB':>10} {'treeRSS MB':>10} {'otherCPU s':>10}  note")
+          f"{'peakRSS MB':>10} {'treeRSS MB':>10} {'CPU s':>7} {'otherCPU s':>10}  note")
     for r in table:
         print(f"{r['stage']:5} {r['label']:42} {fmt(r['seconds'], '8.2f')} "
               f"{fmt(r['rows'], '9d')} {fmt(r['rows_per_s'], '9.0f')} "
               f"{fmt(r['maxrss_mb'], '10.0f')} {fmt(r['tree_rss_mb'], '10.0f')} "
-              f"{fmt(r['other_cpu_s'], '10.1f')}  {r['note']}")
+              f"{fmt(r['cpu_s'], '7.1f')} {fmt(r['other_cpu_s'], '10.1f')}  {r['note']}")
     ratios: dict[str, float | None] = {}
     by_stage = {r["stage"]: r for r in table}
 
@@ -107,5 +108,6 @@ def report(results: dict[str, Any], floor_rows: dict[str, int]) -> None:
     results["ratios"] = ratios
     print("ratios: " + "; ".join(f"{k} = {fmt(v, '.2f')}" for k, v in ratios.items()))
     print("peakRSS = ru_maxrss from wait4 (largest single process of the stage's tree); "
-          "treeRSS = sampled sum over the tree (0.2 s); otherCPU = CPU seconds used meanwhile "
+          "treeRSS = sampled sum over the tree (0.2 s); CPU = the stage's CPU seconds (its "
+          "whole tree, forked steps included); otherCPU = CPU seconds used meanwhile "
           "by processes outside the benchmark (load on the shared machine)")
