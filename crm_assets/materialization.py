@@ -75,11 +75,11 @@ class LoadedSchema:
 
 def _column_schema(loaded: LoadedSchema, table: str, pii: dict[str, str]) -> dg.TableSchema:
     """The table's columns; a hashed one says so in its description and a `pii` tag."""
-    naming = loaded.schema.naming if loaded.schema else None
+    naming = loaded.schema.naming
     hashed = {
         landing_place(naming, table, path)[1]
         for path, action in pii.items()
-        if naming and action == "hash" and landing_place(naming, table, path)[0] == table
+        if action == "hash" and landing_place(naming, table, path)[0] == table
     }
     return dg.TableSchema(
         columns=[
