@@ -36,6 +36,10 @@ def main() -> None:
         help="rate limit per source, e.g. 4/1 for all, party_crm=4000/h for one (repeatable); "
         "past it the API answers 429 with Retry-After",
     )
+    parser.add_argument(
+        "--no-rate-headers", action="store_true",
+        help="past a --rate limit, answer 429 with Retry-After only (no X-RateLimit-* headers)",
+    )
     args = parser.parse_args()
     configs = load_source_configs(args.configs)
     rate_limits = parse_rate_limits(args.rate, [config.name for config in configs], parser)
@@ -50,6 +54,7 @@ def main() -> None:
     sandbox = Sandbox(
         configs, volume=volume, host=args.host, port=args.port,
         latency=Latency(args.latency_ms, args.jitter_ms), rate_limits=rate_limits,
+        rate_headers=not args.no_rate_headers,
     )
     for name, value in sandbox.env().items():
         print(f"export {name}={value}", flush=True)

@@ -9,10 +9,13 @@ from crm_assets.config import RateLimitSpec
 
 
 class SlidingWindow:
-    """The API side of a rate limit: requests answered in the last `per_seconds`."""
+    """The API side of a rate limit: requests answered in the last `per_seconds`. With
+    `rate_headers` off it states nothing but a refused request's `Retry-After`, as many burst
+    limits do."""
 
-    def __init__(self, limit: RateLimitSpec) -> None:
+    def __init__(self, limit: RateLimitSpec, rate_headers: bool = True) -> None:
         self.limit = limit
+        self.rate_headers = rate_headers
         self._answered: deque[float] = deque()
 
     def admit(self, now: float) -> tuple[bool, dict[str, str]]:
@@ -26,11 +29,13 @@ class SlidingWindow:
         remaining = self.limit.requests - len(self._answered)
         # Seconds until the oldest answered request leaves the window (a slot frees).
         frees_in = self._answered[0] + window - now if self._answered else 0.0
-        headers = {
-            "X-RateLimit-Limit": str(self.limit.requests),
-            "X-RateLimit-Remaining": str(remaining),
-            "X-RateLimit-Reset": str(max(math.ceil(frees_in), 0)),
-        }
+        headers = {}
+        if self.rate_headers:
+            headers = {
+                "X-RateLimit-Limit": str(self.limit.requests),
+                "X-RateLimit-Remaining": str(remaining),
+                "X-RateLimit-Reset": str(max(math.ceil(frees_in), 0)),
+            }
         if not admitted:
             headers["Retry-After"] = str(max(math.ceil(frees_in), 1))
         return admitted, headers

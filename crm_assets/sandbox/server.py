@@ -43,6 +43,7 @@ class Sandbox:
         secret_suffix: str = "",
         latency: Latency | None = None,
         rate_limits: dict[str, RateLimitSpec] | None = None,
+        rate_headers: bool = True,
     ) -> None:
         self.configs = {config.name: config for config in configs}
         self.secrets = {
@@ -54,7 +55,7 @@ class Sandbox:
         self.volume = volume or Volume()
         self.faults: list[Fault] = []
         self.stats = Stats()
-        self.traffic = Traffic(latency, rate_limits)
+        self.traffic = Traffic(latency, rate_limits, rate_headers=rate_headers)
         self._lock = threading.Lock()
         self._server = _Server((host, port), handler_for(self))
         self._server.daemon_threads = True

@@ -33,14 +33,22 @@ class Traffic:
         latency: Latency | None = None,
         rate_limits: dict[str, RateLimitSpec] | None = None,
         seed: int = 0,
+        rate_headers: bool = True,
     ) -> None:
         self.latency = latency or Latency()
         self.rate_limits = dict(rate_limits or {})
-        self._windows = {source: SlidingWindow(limit) for source, limit in self.rate_limits.items()}
+        self.rate_headers = rate_headers
+        self._windows = self._new_windows()
         self.sources: dict[str, SourceTraffic] = {}
         self._rng = random.Random(seed)
         self._peak_sources = 0
         self._lock = threading.Lock()
+
+    def _new_windows(self) -> dict[str, SlidingWindow]:
+        return {
+            source: SlidingWindow(limit, self.rate_headers)
+            for source, limit in self.rate_limits.items()
+        }
 
     def arrive(self, source: str) -> tuple[bool, dict[str, str], float]:
         """Count a request; returns (answered, rate-limit headers, latency to wait in seconds)."""
@@ -67,7 +75,7 @@ class Traffic:
         with self._lock:
             self.sources = {}
             self._peak_sources = 0
-            self._windows = {s: SlidingWindow(limit) for s, limit in self.rate_limits.items()}
+            self._windows = self._new_windows()
 
     def as_json(self) -> dict[str, Any]:
         with self._lock:
