@@ -36,7 +36,9 @@ def run_in_steps(
     discards = contracts_for_run(pipeline, source, contracts, full_refresh)
     pipeline.extract(
         source,
-        workers=budget.max_concurrency,
+        # Twice the requests that may be in flight: a thread sleeping out a retry's backoff
+        # (a 429's Retry-After) leaves its slot to a spare one instead of idling it.
+        workers=2 * budget.max_concurrency,
         refresh="drop_resources" if full_refresh else None,
         loader_file_format=destination.loader_file_format,
     )

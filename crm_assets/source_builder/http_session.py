@@ -41,6 +41,10 @@ class ObservedAdapter(HTTPAdapter):
         response = None
         try:
             response = super().send(request, *args, **kwargs)
+            if not kwargs.get("stream"):
+                # Read the body while the request still counts as in flight: its connection
+                # goes back to the pool only then, and the next request should reuse it.
+                response.content  # noqa: B018
             return response
         finally:
             for observer in observers:
