@@ -25,9 +25,19 @@ def materialize(
     raise_on_error: bool = True,
     tags: dict[str, str] | None = None,
     run_config: dict | None = None,
+    checks: bool = True,
 ) -> dg.ExecuteInProcessResult:
-    """Materialize an asset selection (Dagster's selection syntax) from freshly built defs."""
+    """Materialize an asset selection (Dagster's selection syntax) from freshly built defs,
+    with the selected assets' checks unless `checks` is False."""
     defs = build_definitions(configs_dir)
+    if not checks:
+        loads = dg.define_asset_job(
+            "loads_only", selection=dg.AssetSelection.from_string(selection).without_checks()
+        )
+        job = dg.Definitions.merge(defs, dg.Definitions(jobs=[loads])).resolve_job_def("loads_only")
+        return job.execute_in_process(
+            instance=instance, raise_on_error=raise_on_error, tags=tags, run_config=run_config
+        )
     job = defs.resolve_implicit_global_asset_job_def()
     keys = dg.AssetSelection.from_string(selection).resolve(defs.resolve_asset_graph())
     return job.execute_in_process(
