@@ -1,37 +1,75 @@
-"""The asset factory: one multi-asset per source config, an asset per dlt resource."""
+"""The asset factory: each source config's dlt resources as Dagster assets, through
+dagster-dlt's `@dlt_assets`. Its checks stand beside it (`checks/definitions.py`)."""
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import dlt
-from dagster_dlt.translator import DltResourceTranslatorData
+from dagster_dlt import dlt_assets
+from dagster_dlt.constants import META_KEY_PIPELINE, META_KEY_SOURCE, META_KEY_TRANSLATOR
 from dlt.sources import DltSource
 
-from crm_assets.checks import evaluate_checks, source_check_specs
 from crm_assets.config import SourceConfig
 from crm_assets.http_stats import HttpStats
+from crm_assets.load_failure import load_failure, violation_failure
 from crm_assets.load_steps import run_in_steps
 from crm_assets.materialization import LoadedSchema, run_metadata, table_metadata
-from crm_assets.load_failure import load_failure, violation_failure
 from crm_assets.redaction import redacted_logs, secret_forms
-from crm_assets.resources import DestinationResource, PiiHashKeyResource, SourceApiResource
+from crm_assets.request_budget import RequestBudget
+from crm_assets.resources import DestinationResource, PiiHashKeyResource, SourceApisResource
 from crm_assets.schedules import FULL_REFRESH_TAG
-from crm_assets.source_builder import http_session, placeholder_source
+from crm_assets.source_builder import build_source, http_session, placeholder_source, pipeline_reference
 from crm_assets.translator import CrmDltTranslator
+
+# What `dlt_assets` puts in every spec for dagster-dlt's `DagsterDltResource.run`, which these
+# assets do not use (they run dlt step by step): the asset page would list them as objects.
+DLT_OBJECT_KEYS = (META_KEY_SOURCE, META_KEY_PIPELINE, META_KEY_TRANSLATOR)
 
 
 class LoadConfig(dg.Config):
     full_refresh: bool = False
 
 
-def api_resource_key(config: SourceConfig) -> str:
-    return f"{config.name}_api"
-
-
 def source_pool(source_name: str) -> str:
-    """The pool a source's load step holds a slot of: one load per source at a time."""
+    """The pool a source's load and check steps hold a slot of: one at a time per source."""
     return f"crm_source/{source_name}"
+
+
+def _without_dlt_object_keys(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in metadata.items() if k not in DLT_OBJECT_KEYS}
+
+
+def without_dlt_objects(assets: dg.AssetsDefinition) -> dg.AssetsDefinition:
+    """`assets` without dagster-dlt's objects in any asset's metadata. Dagster's public
+    `map_asset_specs` cannot take them off: `multi_asset` copies each spec's metadata onto its
+    op output, and AssetsDefinition merges the output's back under the spec's (dagster 1.13,
+    `AssetsDefinition.__init__`). So the definition is rebuilt with its public constructor
+    from the same op, its outputs and specs without them."""
+    op = assets.op
+    outs = {
+        out.name: dg.Out(
+            dagster_type=out.dagster_type,
+            description=out.description,
+            is_required=out.is_required,
+            io_manager_key=out.io_manager_key,
+            metadata=_without_dlt_object_keys(out.metadata),
+            code_version=out.code_version,
+        )
+        for out in op.output_defs
+    }
+    return dg.AssetsDefinition(
+        keys_by_input_name=assets.node_keys_by_input_name,
+        keys_by_output_name=assets.node_keys_by_output_name,
+        node_def=op.with_replaced_properties(name=op.name, outs=outs),
+        can_subset=assets.can_subset,
+        specs=[
+            spec.replace_attributes(metadata=_without_dlt_object_keys(spec.metadata))
+            for spec in assets.specs
+        ],
+        backfill_policy=assets.backfill_policy,
+    )
 
 
 def _selected(context: dg.AssetExecutionContext, source: DltSource) -> DltSource:
@@ -41,107 +79,102 @@ def _selected(context: dg.AssetExecutionContext, source: DltSource) -> DltSource
     return source.with_resources(*(key.path[-1] for key in context.selected_asset_keys))
 
 
-def build_source_assets(source: SourceConfig, destination_name: str) -> dg.AssetsDefinition:
-    """All resources of one source as one multi-asset; a run builds the real source from the
-    source's API resource, so loading definitions needs no secret and sends no request."""
-    api_key = api_resource_key(source)
+def build_source_assets(
+    source: SourceConfig, destination_name: str, pipelines_dir: Path
+) -> dg.AssetsDefinition:
+    """All resources of one source, one asset each. The code location holds the source's
+    shape and a reference to its pipeline; a run builds the real source from its API's
+    settings, so loading definitions needs no secret, sends no request and writes no file."""
     translator = CrmDltTranslator(source, destination_name)
     mark_deleted = [r.name for r in source.resources if source.marks_deleted(r)]
     contracts = {resource.name: source.schema_contract(resource) for resource in source.resources}
 
-    def load_source(context: dg.AssetExecutionContext, config: LoadConfig) -> Iterator[Any]:
-        destination: DestinationResource = context.resources.destination
-        with destination.exclusive_pipeline(source.name) as pipeline:
-            materialized = {}
-            if context.selected_asset_keys:
-                for result in load_selected(context, config, pipeline):
-                    materialized[result.asset_key] = result.metadata
-                    yield result
-            # In the load's step: one step per source, and the checks see the load just made.
-            # A new pipeline object: the load's holds credentials that were closed after it.
-            # Evaluated in full before any result is yielded: Dagster writes two events per
-            # result, and other sources' loads should not wait on those writes for the file.
-            with destination.exclusive_connection():
-                check_results = list(evaluate_checks(
-                    source, destination.pipeline(source.name),
-                    context.selected_asset_check_keys, context.instance, materialized,
-                ))
-            yield from check_results
-
-    def load_selected(
-        context: dg.AssetExecutionContext, config: LoadConfig, pipeline: dlt.Pipeline
+    @dlt_assets(
+        dlt_source=placeholder_source(source),
+        dlt_pipeline=pipeline_reference(source.name, pipelines_dir),
+        name=source.name,
+        dagster_dlt_translator=translator,
+        pool=source_pool(source.name),
+    )
+    def load_source(
+        context: dg.AssetExecutionContext,
+        config: LoadConfig,
+        destination: DestinationResource,
+        source_apis: SourceApisResource,
+        pii: PiiHashKeyResource,
     ) -> Iterator[dg.MaterializeResult]:
-        destination: DestinationResource = context.resources.destination
-        source_api: SourceApiResource = getattr(context.resources, api_key)
-        base_url = source_api.validated_base_url(source)
-        budget = source_api.request_budget(source)
+        # Everything the run reads from the environment, before any request: a missing secret
+        # or a bad override fails this source's step alone, naming its variable.
+        api = source_apis.api(source)
+        base_url = api.validated_base_url(source)
+        secrets = api.secrets(source)
+        budget = api.request_budget(source)
+        pii_hash_key = pii.validated_key(source) if source.hashes_pii else None
         http_stats = HttpStats(source, base_url)
         session = http_session(
             source, base_url, budget.max_concurrency, observers=[budget, http_stats]
         )
-        secrets = secret_forms(source_api.secret_values(source))
-        pii_hash_key = None
-        if source.hashes_pii:
-            pii: PiiHashKeyResource = context.resources.pii
-            pii_hash_key = pii.validated_key()
-            secrets.append(pii_hash_key)
+        dlt_source = _selected(
+            context, build_source(source, base_url, secrets, session, pii_hash_key)
+        )
+        masks = secret_forms([*secrets.values(), pii_hash_key])
         full_refresh = (
             config.full_refresh or context.run.tags.get(FULL_REFRESH_TAG, "").lower() == "true"
         )
-        dlt_source = _selected(context, source_api.build_source(source, session, pii_hash_key))
-        with redacted_logs(secrets):
+        with destination.exclusive_pipeline(source.name) as pipeline, redacted_logs(masks):
             try:
                 rows_in_tables, discards = run_in_steps(
                     pipeline, dlt_source, destination, budget, full_refresh, contracts,
                     mark_deleted,
                 )
+            except dg.Failure:
+                raise  # already says what failed (the destination held by another process)
             except Exception as error:
                 # The chain holds URLs with query strings and headers (and a contract's
                 # violation, the offending row's keys): report, don't attach.
                 raise violation_failure(source.name, contracts, error) or load_failure(
-                    source.name, error, secrets, http_stats.last_response
+                    source.name, error, masks, http_stats.last_response
                 ) from None
-        shared = {**run_metadata(pipeline), **budget.metadata()}
-        loaded = LoadedSchema.of(pipeline)
-        results, lines = [], []
-        for resource_name in dlt_source.selected_resources:
-            table = table_metadata(
-                loaded, resource_name, rows_in_tables[resource_name],
-                source.pii_policy(source.resource(resource_name)),
+            yield from _materializations(
+                context, source, translator, pipeline, dlt_source, budget, http_stats,
+                rows_in_tables, discards,
             )
-            if resource_name in discards:
-                table |= discards[resource_name].metadata(loaded)
-            fetched = http_stats.metadata(resource_name)
-            lines.append(
-                f"{source.name}/{resource_name}: {table['rows_loaded'].value} rows loaded from "
-                f"{fetched['pages_fetched']} pages; {table['dagster/table_name']} holds "
-                f"{rows_in_tables[resource_name].rows} rows"
-            )
-            results.append(dg.MaterializeResult(
-                asset_key=translator.asset_key(resource_name),
-                metadata={**table, **fetched, **shared},
-            ))
-        # One log event per source, not per resource: each event is a write to Dagster's
-        # event log, and a step already writes an output and a materialization per resource.
-        context.log.info(f"{source.name}: {len(lines)} tables loaded\n" + "\n".join(lines))
-        yield from results
 
-    # dagster-dlt's `dlt_assets` is this multi_asset plus its own objects (source, pipeline,
-    # translator) in every asset's metadata, for a `DagsterDltResource.run` this factory does not
-    # use (it runs dlt step by step); the UI would list them as unserializable. No dlt pipeline
-    # either: it would create a working directory each time the code location loads.
-    return dg.multi_asset(
-        name=source.name,
-        specs=[
-            translator.get_asset_spec(
-                DltResourceTranslatorData(resource=resource, pipeline=None)
-            )
-            for resource in placeholder_source(source).selected_resources.values()
-        ],
-        check_specs=source_check_specs(source),
-        can_subset=True,
-        pool=source_pool(source.name),
-        # Each source has its own API resource key, so it cannot be a typed parameter (and
-        # Dagster takes resources from the decorator or from parameters, not both).
-        required_resource_keys={api_key, "destination", *(["pii"] if source.hashes_pii else [])},
-    )(load_source)
+    return without_dlt_objects(load_source)
+
+
+def _materializations(
+    context: dg.AssetExecutionContext,
+    source: SourceConfig,
+    translator: CrmDltTranslator,
+    pipeline: dlt.Pipeline,
+    dlt_source: DltSource,
+    budget: RequestBudget,
+    http_stats: HttpStats,
+    rows_in_tables: dict,
+    discards: dict,
+) -> Iterator[dg.MaterializeResult]:
+    """A materialization per loaded resource: its table, rows, pages and the source's budget;
+    and one log line per source (each event is a write to Dagster's event log)."""
+    shared = {**run_metadata(pipeline), **budget.metadata()}
+    loaded = LoadedSchema.of(pipeline)
+    results, lines = [], []
+    for resource_name in dlt_source.selected_resources:
+        table = table_metadata(
+            loaded, resource_name, rows_in_tables[resource_name],
+            source.pii_policy(source.resource(resource_name)),
+        )
+        if resource_name in discards:
+            table |= discards[resource_name].metadata(loaded)
+        fetched = http_stats.metadata(resource_name)
+        lines.append(
+            f"{source.name}/{resource_name}: {table['rows_loaded'].value} rows loaded from "
+            f"{fetched['pages_fetched']} pages; {table['dagster/table_name']} holds "
+            f"{rows_in_tables[resource_name].rows} rows"
+        )
+        results.append(dg.MaterializeResult(
+            asset_key=translator.asset_key(resource_name),
+            metadata={**table, **fetched, **shared},
+        ))
+    context.log.info(f"{source.name}: {len(lines)} tables loaded\n" + "\n".join(lines))
+    yield from results

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from crm_assets.assets import api_resource_key, build_source_assets
+from crm_assets.assets import build_source_assets
+from crm_assets.checks import build_source_checks
 from crm_assets.config import CONFIGS_DIR, load_source_configs
 from crm_assets.connection_check.definitions import connection_check_job, connection_check_sensor
 from crm_assets.executors import executor_from_env
@@ -15,7 +16,7 @@ from crm_assets.resources import (
     AlertWebhookResource,
     DestinationResource,
     PiiHashKeyResource,
-    SourceApiResource,
+    SourceApisResource,
 )
 from crm_assets.schedules import full_refresh_schedule, source_job, source_schedule
 from crm_assets.sensors import catch_up_sensor, run_failure_alert_sensor
@@ -24,12 +25,13 @@ from crm_assets.sensors import catch_up_sensor, run_failure_alert_sensor
 def build_definitions(configs_dir: Path | None = None) -> dg.Definitions:
     configs_dir = configs_dir or Path(os.environ.get("CRM_CONFIGS_DIR", CONFIGS_DIR))
     configs = load_source_configs(configs_dir)
-    destination = DestinationResource.from_env()
     destination_name = DestinationResource.configured_name()
+    pipelines_dir = DestinationResource.configured_pipelines_dir()
     check_connections = connection_check_job(configs)
     return dg.Definitions(
         executor=executor_from_env(len(configs), destination_name),
-        assets=[build_source_assets(config, destination_name) for config in configs],
+        assets=[build_source_assets(config, destination_name, pipelines_dir) for config in configs],
+        asset_checks=[build_source_checks(config) for config in configs],
         jobs=[*(source_job(config) for config in configs), check_connections],
         schedules=[
             *(source_schedule(config) for config in configs),
@@ -41,10 +43,10 @@ def build_definitions(configs_dir: Path | None = None) -> dg.Definitions:
             connection_check_sensor(check_connections),
         ],
         resources={
-            "destination": destination,
-            "alerts": AlertWebhookResource.from_env(),
+            "destination": DestinationResource.from_env(),
+            "source_apis": SourceApisResource.from_env(configs),
             "pii": PiiHashKeyResource.from_env(),
-            **{api_resource_key(c): SourceApiResource.from_env(c) for c in configs},
+            "alerts": AlertWebhookResource.from_env(),
         },
     )
 

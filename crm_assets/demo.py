@@ -18,6 +18,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from crm_assets.checks import CHECKS_SUFFIX
 from crm_assets.config import CONFIGS_DIR, load_source_configs
 from crm_assets.resources import DEFAULT_DUCKDB_PATH
 from crm_assets.row_counts import count_dataset_rows, open_dataset
@@ -49,7 +50,7 @@ def print_row_counts(duckdb_path: Path, sources: list[str]) -> None:
 
 
 class RunProgress:
-    """Prints a line per source when its step (load, then checks) starts, ends or fails."""
+    """Prints a line per step (a source's load, then its checks) as it starts, ends or fails."""
 
     def __init__(self, instance: dg.DagsterInstance, started_after: float) -> None:
         self.instance = instance
@@ -85,11 +86,13 @@ class RunProgress:
             print(f"{elapsed}  {step:18} started", flush=True)
         elif event.event_type == dg.DagsterEventType.STEP_FAILURE:
             print(f"{elapsed}  {step:18} FAILED (see the log)", flush=True)
-        else:
+        elif step.endswith(CHECKS_SUFFIX):
             checks = self.checks.get(step, Counter())
-            print(f"{elapsed}  {step:18} {self.rows[step]:>9,} rows loaded, "
-                  f"{self.requests[step]:,} requests, {checks['passed']} checks passed, "
+            print(f"{elapsed}  {step:18} {checks['passed']} checks passed, "
                   f"{checks['failed']} failed", flush=True)
+        else:
+            print(f"{elapsed}  {step:18} {self.rows[step]:>9,} rows loaded, "
+                  f"{self.requests[step]:,} requests", flush=True)
 
 
 def main() -> None:

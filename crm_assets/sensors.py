@@ -9,6 +9,7 @@ from typing import Any
 
 import dagster as dg
 
+from crm_assets.checks import CHECKS_SUFFIX
 from crm_assets.config import SourceConfig
 from crm_assets.connection_check.definitions import OP_SUFFIX as CONNECTION_CHECK_SUFFIX
 from crm_assets.resources import AlertWebhookResource
@@ -77,8 +78,8 @@ def _error_class(event: dg.DagsterEvent) -> str | None:
 
 
 def _step_source(step_key: str) -> str:
-    """A source's steps: its load and checks (`<source>`), its connection check."""
-    return step_key.removesuffix(CONNECTION_CHECK_SUFFIX)
+    """A source's steps: its load (`<source>`), its checks, its connection check."""
+    return step_key.removesuffix(CONNECTION_CHECK_SUFFIX).removesuffix(CHECKS_SUFFIX)
 
 
 def failure_report(context: dg.RunFailureSensorContext, sources: set[str]) -> dict[str, Any]:
@@ -92,7 +93,9 @@ def failure_report(context: dg.RunFailureSensorContext, sources: set[str]) -> di
     )
     # A run of assets names them (all of a source's when it ran the whole job); a connection
     # check touches none.
-    loaded = {step for step in failed_steps if not step.endswith(CONNECTION_CHECK_SUFFIX)}
+    loaded = {
+        _step_source(step) for step in failed_steps if not step.endswith(CONNECTION_CHECK_SUFFIX)
+    }
     return {
         "run_id": run.run_id,
         "job": run.job_name,

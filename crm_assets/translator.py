@@ -67,9 +67,11 @@ class CrmDltTranslator(DagsterDltTranslator):
         if contract != EVOLVE:
             governance["schema_contract"] = ", ".join(f"{k}: {v}" for k, v in contract.items())
         pii_tag = "-".join(sorted({PII_LABEL[action] for action in pii.values()}))
+        # The destination is the project's configuration (kinds and storage kind below), not
+        # the definition-time pipeline's: that is a reference without one.
         return (
             super()
-            .get_asset_spec(data)
+            .get_asset_spec(DltResourceTranslatorData(resource=data.resource, pipeline=None))
             .replace_attributes(
                 key=self.asset_key(resource.name),
                 group_name=config.name,

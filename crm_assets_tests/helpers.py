@@ -123,6 +123,17 @@ def run_checks(
 ) -> dict[tuple[str, str], object]:
     """Execute only the asset checks of a source (of some of its resources); evaluations by
     (resource, check name)."""
+    result = execute_checks(instance, source, resources)
+    return {
+        (evaluation.asset_key.path[-1], evaluation.check_name): evaluation
+        for evaluation in result.get_asset_check_evaluations()
+    }
+
+
+def execute_checks(
+    instance: dg.DagsterInstance, source: str, resources: Iterable[str] | None = None
+) -> dg.ExecuteInProcessResult:
+    """A run of only the asset checks of a source (of some of its resources)."""
     defs = build_definitions()
     keys = [
         k for k in defs.resolve_asset_graph().get_all_asset_keys()
@@ -131,11 +142,7 @@ def run_checks(
     checks_job = dg.define_asset_job("checks_only", selection=dg.AssetSelection.checks_for_assets(*keys))
     job = dg.Definitions.merge(defs, dg.Definitions(jobs=[checks_job])).resolve_job_def("checks_only")
     # A failed blocking check fails its step, as it would in a real run.
-    result = job.execute_in_process(instance=instance, raise_on_error=False)
-    return {
-        (evaluation.asset_key.path[-1], evaluation.check_name): evaluation
-        for evaluation in result.get_asset_check_evaluations()
-    }
+    return job.execute_in_process(instance=instance, raise_on_error=False)
 
 
 def alert_on_failed_run(

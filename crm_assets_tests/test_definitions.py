@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import timedelta
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -33,8 +35,10 @@ def test_groups_kinds_and_lineage_follow_the_configs(configs: list[SourceConfig]
     }
 
 
-def test_the_code_location_loads_with_no_secret_and_no_network():
-    """A fresh interpreter with none of the env vars imports the definitions."""
+def test_the_code_location_loads_with_no_secret_no_network_and_writes_no_file(tmp_path: Path):
+    """A fresh interpreter with none of the env vars imports the definitions, from a working
+    directory and a home of its own: nothing is written there, nor in the pipelines directory
+    the pipeline references name (dlt.pipeline() would write state.json)."""
     script = (
         "import socket\n"
         "def refuse(*a, **k): raise AssertionError('network used while loading')\n"
@@ -42,11 +46,18 @@ def test_the_code_location_loads_with_no_secret_and_no_network():
         "from crm_assets.definitions import defs\n"
         "print(len(defs.resolve_asset_graph().get_all_asset_keys()))\n"
     )
-    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp"}
+    home, cwd = tmp_path / "home", tmp_path / "cwd"
+    home.mkdir(), cwd.mkdir()
+    env = {
+        "PATH": "/usr/bin:/bin", "HOME": str(home), "PYTHONDONTWRITEBYTECODE": "1",
+        "CRM_PIPELINES_DIR": str(tmp_path / "pipelines"),
+    }
     output = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+        [sys.executable, "-c", script], env=env, cwd=cwd, capture_output=True, text=True,
+        check=True,
     )
     assert output.stdout.strip() == "90"
+    assert sorted(tmp_path.rglob("*")) == [cwd, home]
 
 
 def test_the_catalog_preview_says_what_each_asset_is_and_hides_no_unserializable_object():
@@ -60,6 +71,16 @@ def test_the_catalog_preview_says_what_each_asset_is_and_hides_no_unserializable
         assert not any(name.startswith("dagster_dlt/") for name in spec.metadata), key
     assert len(set(first_lines.values())) == len(first_lines) == 90
     assert first_lines[dg.AssetKey(["party_crm", "custom_fields"])].startswith("Custom fields: GET ")
+
+
+def test_how_recently_each_asset_loaded_is_its_freshness_policy(configs: list[SourceConfig]):
+    """What the dropped `loaded_recently` check said (the source's last load within
+    `freshness_hours`), each asset's freshness policy shows on its page."""
+    graph = build_definitions().resolve_asset_graph()
+    for config in configs:
+        window = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=config.freshness_hours))
+        for resource in config.resources:
+            assert graph.get(dg.AssetKey([config.name, resource.name])).freshness_policy == window
 
 
 def test_the_catch_up_sensor_states_its_window_in_hours():

@@ -142,12 +142,17 @@ def test_wrong_credentials_fail_with_source_resource_and_status_but_no_secret(
     assert "wrong-key-4f1c9" not in error.to_string() and "api_key=" not in error.to_string()
 
 
-def test_missing_secret_fails_before_any_request_naming_the_env_var(
+def test_missing_secret_fails_its_step_before_any_request_naming_the_env_var(
     sandbox: Sandbox, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
 ):
     monkeypatch.delenv("DEAL_CRM_PASSWORD")
-    with pytest.raises(dg.DagsterInvalidConfigError, match="DEAL_CRM_PASSWORD"):
-        materialize(instance, "group:deal_crm")
+    result = materialize(instance, "group:deal_crm", raise_on_error=False)
+    assert not result.success
+    failure = next(event for event in result.all_events if event.is_step_failure)
+    assert failure.step_key == "deal_crm"
+    assert failure.event_specific_data.error.message.endswith(
+        "deal_crm: DEAL_CRM_PASSWORD is not set; nothing was sent to its API\n"
+    )
     assert sum(sandbox.stats.requests.values()) == 0
 
 

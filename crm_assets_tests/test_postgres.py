@@ -37,7 +37,7 @@ def test_every_source_loads_into_postgres_exactly_reruns_without_duplicates_and_
             for e in result.get_asset_check_evaluations()
             if not e.passed
         ]
-        assert failed == [] and len(result.get_asset_check_evaluations()) == 360
+        assert failed == [] and len(result.get_asset_check_evaluations()) == 270
     kinds = build_definitions().resolve_asset_graph().get(dg.AssetKey(["lead_crm", "lead"])).kinds
     assert "postgres" in kinds
 

@@ -1,5 +1,6 @@
 """Through the real CLI (`dagster asset materialize`, every source in its own process at once,
-sharing one DuckDB file): every source loads, and no secret value reaches stdout/stderr,
+sharing one DuckDB file): every source loads (one whose secret is unset fails alone, naming
+it), and no secret value reaches stdout/stderr,
 DAGSTER_HOME (event log, run storage, compute logs), materialization metadata, errors or dlt's
 working files, in success or failure, with dlt logging at DEBUG."""
 
@@ -11,6 +12,7 @@ import sys
 import uuid
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from crm_assets.config import SourceConfig
@@ -45,7 +47,7 @@ def test_cli_loads_every_source_and_no_secret_leaks_from_succeeding_or_failing_r
             for form in secret_forms([sandbox.env()[name] for name in config.auth.env.values()])
         ] + [wrong_key, sandbox.pii_hash_key]
 
-        def materialize(selection: str, name: str, **overrides: str) -> int:
+        def materialize(selection: str, name: str, env: dict[str, str] = env, **overrides: str) -> int:
             completed = subprocess.run(
                 [sys.executable, "-m", "dagster", "asset", "materialize",
                  "-m", "crm_assets.definitions", "--select", selection],
@@ -54,7 +56,23 @@ def test_cli_loads_every_source_and_no_secret_leaks_from_succeeding_or_failing_r
             (outputs / f"{name}.out").write_bytes(completed.stdout + completed.stderr)
             return completed.returncode
 
-        assert materialize("*", "success") == 0
+        # One source's secret unset: the other four load; its step alone fails, naming it.
+        without_password = {k: v for k, v in env.items() if k != "DEAL_CRM_PASSWORD"}
+        assert materialize("*", "missing_secret", env=without_password) != 0
+        missing = (outputs / "missing_secret.out").read_text()
+        assert "deal_crm: DEAL_CRM_PASSWORD is not set; nothing was sent to its API" in missing
+        assert "DagsterInvalidConfigError" not in missing
+        assert sandbox.stats.requests and not any(
+            key.startswith("deal_crm.") for key in sandbox.stats.requests
+        )
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            materialized = {
+                record.asset_entry.asset_key.path[0]
+                for record in instance.get_asset_records()
+                if record.asset_entry.last_materialization
+            }
+        assert materialized == {config.name for config in configs} - {"deal_crm"}
+        assert materialize("group:deal_crm", "success") == 0
         for config in configs:
             expected = expected_counts(sandbox, config)
             loaded = table_counts(tmp_path / "crm.duckdb", config.name)
@@ -64,7 +82,7 @@ def test_cli_loads_every_source_and_no_secret_leaks_from_succeeding_or_failing_r
         assert materialize('key:"work_suite/tasks"', "rate_limited") != 0
 
     # dlt only builds a pool (and logs its start method) for more than one normalize worker.
-    assert b"Switching pool start method to `spawn`" in (outputs / "success.out").read_bytes()
+    assert b"Switching pool start method to `spawn`" in (outputs / "missing_secret.out").read_bytes()
     assert b"HTTP 401" in (outputs / "unauthorized.out").read_bytes()
     assert b"HTTP 429" in (outputs / "rate_limited.out").read_bytes()
     leaks = files_containing(secrets, outputs, home, pipelines, tmp_path / "crm.duckdb")

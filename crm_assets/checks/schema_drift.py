@@ -2,30 +2,12 @@
 load by the schema contract (WARN)."""
 
 import json
-from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
 
 from crm_assets.checks.reader import TableReader, data_columns
 from crm_assets.config import ResourceSpec
-
-
-def discarded_columns(
-    instance: dg.DagsterInstance,
-    asset: dg.AssetKey,
-    materialized: Mapping[dg.AssetKey, Mapping[str, Any]],
-) -> list[str]:
-    """What the schema contract kept out of the asset's latest materialization: the one this
-    step made (`materialized`, its metadata) or else the instance's latest (a query each)."""
-    if asset in materialized:
-        entry = materialized[asset].get("columns_discarded")
-    else:
-        event = instance.get_latest_materialization_event(asset)
-        materialization = event.asset_materialization if event else None
-        entry = materialization.metadata.get("columns_discarded") if materialization else None
-    # A metadata value as the instance stores it, the plain string as the step yielded it.
-    return json.loads(getattr(entry, "value", entry)) if entry else []
 
 
 def check_schema_drift(

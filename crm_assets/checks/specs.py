@@ -1,4 +1,5 @@
-"""The four checks of each asset: their names, descriptions, and the one that blocks."""
+"""The three checks of each asset: their names, descriptions, and the one that blocks. How
+recently an asset was loaded is its freshness policy's to show (`translator.py`)."""
 
 import dagster as dg
 
@@ -7,7 +8,6 @@ from crm_assets.history import VALID_FROM
 
 PRIMARY_KEY = "primary_key_unique"
 HAS_ROWS = "has_rows"
-LOADED_RECENTLY = "loaded_recently"
 SCHEMA_DRIFT = "schema_drift"
 
 
@@ -26,11 +26,6 @@ def check_specs(config: SourceConfig, resource: ResourceSpec) -> list[dg.AssetCh
             HAS_ROWS, asset=asset,
             description="The table holds current rows"
             + (" (WARN only: this resource may be empty)." if resource.can_be_empty else "."),
-        ),
-        dg.AssetCheckSpec(
-            LOADED_RECENTLY, asset=asset,
-            description=f"The source's last successful dlt load is at most "
-            f"{config.freshness_hours:g} h old.",
         ),
         dg.AssetCheckSpec(
             SCHEMA_DRIFT, asset=asset,

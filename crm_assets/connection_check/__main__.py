@@ -14,15 +14,12 @@ import dagster as dg
 
 from crm_assets.config import CONFIGS_DIR, SourceConfig, load_source_configs
 from crm_assets.connection_check.probe import ConnectionResult, check_connection
-from crm_assets.resources import SourceApiResource
+from crm_assets.resources import SourceApisResource
 
 
 def check_from_env(config: SourceConfig, timeout_seconds: float) -> ConnectionResult:
-    missing = [env for env in config.auth.env.values() if not dg.EnvVar(env).get_value()]
-    if missing:
-        return ConnectionResult(config.name, "missing_secret", detail=f"{', '.join(missing)} not set")
-    with dg.build_resources({"api": SourceApiResource.from_env(config)}) as resources:
-        return check_connection(config, resources.api, timeout_seconds)
+    with dg.build_resources({"apis": SourceApisResource.from_env([config])}) as resources:
+        return check_connection(config, resources.apis.api(config), timeout_seconds)
 
 
 def main(argv: list[str] | None = None) -> int:

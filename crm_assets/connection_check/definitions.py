@@ -7,10 +7,9 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from crm_assets.assets import api_resource_key
 from crm_assets.config import SourceConfig
 from crm_assets.connection_check.probe import check_connection
-from crm_assets.resources import SourceApiResource
+from crm_assets.resources import SourceApisResource
 from crm_assets.schedules import automation_default_status
 
 CONNECTION_CHECK_JOB = "connection_check"
@@ -22,18 +21,16 @@ class ConnectionCheckConfig(dg.Config):
 
 
 def connection_check_op(source: SourceConfig) -> dg.OpDefinition:
-    api_key = api_resource_key(source)
-
     @dg.op(
         name=f"{source.name}{OP_SUFFIX}",
-        required_resource_keys={api_key},
         out=dg.Out(dg.Nothing),
         description=f"One authenticated request to {source.name}: reachable, credentials "
         "accepted, latency, rate-limit headroom.",
     )
-    def check(context: dg.OpExecutionContext, config: ConnectionCheckConfig) -> Iterator[dg.Output]:
-        api: SourceApiResource = getattr(context.resources, api_key)
-        result = check_connection(source, api, config.timeout_seconds)
+    def check(
+        context: dg.OpExecutionContext, config: ConnectionCheckConfig, source_apis: SourceApisResource
+    ) -> Iterator[dg.Output]:
+        result = check_connection(source, source_apis.api(source), config.timeout_seconds)
         if not result.ok:
             # error_class is what the run-failure alert reports for the step.
             raise dg.Failure(

@@ -18,7 +18,7 @@ from dlt.sources.rest_api.utils import join_url
 
 from crm_assets.config import OffsetPaginator, RetryPolicy, SourceConfig
 from crm_assets.redaction import redact, redacted_logs, secret_forms
-from crm_assets.resources import SourceApiResource
+from crm_assets.resources import SourceApi
 from crm_assets.source_builder import dlt_auth, http_session, is_not_json_document
 
 REACHABLE = "reachable"
@@ -106,13 +106,16 @@ def _classify(error: requests.RequestException) -> str:
 
 
 def check_connection(
-    config: SourceConfig, api: SourceApiResource, timeout_seconds: float = 10.0
+    config: SourceConfig, api: SourceApi, timeout_seconds: float = 10.0
 ) -> ConnectionResult:
+    missing = [env for field, env in config.auth.env.items() if not getattr(api, field)]
+    if missing:
+        return ConnectionResult(config.name, "missing_secret", detail=f"{', '.join(missing)} not set")
     try:
         base_url = api.validated_base_url(config)
     except dg.Failure as error:
         return ConnectionResult(config.name, "misconfigured", detail=error.description or "")
-    secrets = {field: getattr(api, field) for field in config.auth.env}
+    secrets = api.secrets(config)
     masks = secret_forms(secrets.values())
     path, params = probe_request(config)
     url = join_url(base_url, path)

@@ -3,12 +3,13 @@
 from crm_assets.resources.alert_webhook import AlertWebhookResource
 from crm_assets.resources.destination import DEFAULT_DUCKDB_PATH, DestinationResource
 from crm_assets.resources.pii_hash_key import PiiHashKeyResource
-from crm_assets.resources.source_api import SourceApiResource
+from crm_assets.resources.source_api import SourceApi, SourceApisResource
 
 __all__ = [
     "DEFAULT_DUCKDB_PATH",
     "AlertWebhookResource",
     "DestinationResource",
     "PiiHashKeyResource",
-    "SourceApiResource",
+    "SourceApi",
+    "SourceApisResource",
 ]

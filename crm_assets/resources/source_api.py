@@ -1,4 +1,5 @@
-"""One API's base URL, secrets and request budget, each from the environment."""
+"""Every API's base URL, secrets and request budget, each from the environment: one Dagster
+resource holding one entry per source."""
 
 from __future__ import annotations
 
@@ -13,12 +14,19 @@ from crm_assets.request_budget import RequestBudget
 from crm_assets.source_builder import build_source
 
 
-class SourceApiResource(dg.ConfigurableResource):
+def env_var_if_set(name: str) -> dg.EnvVar | None:
+    """The env var as a resource field's value where it is set when the code location loads,
+    else None. Dagster resolves every `EnvVar` of a run's resources when the run launches, so
+    one unset variable would fail every source's step of the run: an unset one fails only the
+    step that needs it, naming it (`SourceApi.secrets`, `PiiHashKeyResource.validated_key`)."""
+    return dg.EnvVar(name) if dg.EnvVar(name).get_value() else None
+
+
+class SourceApi(dg.Config):
     """One API's base URL and secrets, each field set from an env var (`<SOURCE>_<SECRET>`),
     and the account's request budget where `<SOURCE>_RATE_LIMIT` / `_MAX_CONCURRENCY` override
     the config's."""
 
-    source: str
     base_url: str
     token: str | None = None
     username: str | None = None
@@ -28,23 +36,29 @@ class SourceApiResource(dg.ConfigurableResource):
     max_concurrency: str | None = None
 
     @classmethod
-    def from_env(cls, config: SourceConfig) -> SourceApiResource:
-        # Only the base URL has a default (the config's); secrets have none, so a missing one
-        # fails the run at start, naming its env var, before any request.
-        overrides = {
-            field: dg.EnvVar(env_var)
+    def from_env(cls, config: SourceConfig) -> SourceApi:
+        # Only the base URL has a default (the config's); a secret has none.
+        settings = {
+            field: env_var_if_set(env_var)
             for field, env_var in {
                 "base_url": config.base_url_env,
                 "rate_limit": config.rate_limit_env,
                 "max_concurrency": config.max_concurrency_env,
+                **config.auth.env,
             }.items()
-            if dg.EnvVar(env_var).get_value()
         }
-        return cls(
-            source=config.name,
-            **{"base_url": config.base_url, **overrides},
-            **{field: dg.EnvVar(env_var) for field, env_var in config.auth.env.items()},
-        )
+        settings["base_url"] = settings["base_url"] or config.base_url
+        return cls(**settings)
+
+    def secrets(self, config: SourceConfig) -> dict[str, str]:
+        """The source's secret values by auth field; a failure naming the unset env vars."""
+        missing = [env for field, env in config.auth.env.items() if not getattr(self, field)]
+        if missing:
+            raise dg.Failure(
+                f"{config.name}: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
+                "not set; nothing was sent to its API"
+            )
+        return {field: getattr(self, field) for field in config.auth.env}
 
     def request_budget(self, config: SourceConfig) -> RequestBudget:
         """The run's budget: the config's rate limit and concurrency unless the env overrides."""
@@ -53,14 +67,14 @@ class SourceApiResource(dg.ConfigurableResource):
             if self.rate_limit:
                 rate_limit = None if self.rate_limit == "none" else RateLimitSpec.parse(self.rate_limit)
         except ValueError as error:
-            raise dg.Failure(f"{config.rate_limit_env}: {error} (or 'none')") from None
+            raise dg.Failure(f"{config.name}: {config.rate_limit_env}: {error} (or 'none')") from None
         if self.max_concurrency:
             try:
                 max_concurrency = TypeAdapter(MaxConcurrency).validate_python(int(self.max_concurrency))
             except ValueError:
                 raise dg.Failure(
-                    f"{config.max_concurrency_env}: {self.max_concurrency!r} is not an integer "
-                    "from 1 to 64"
+                    f"{config.name}: {config.max_concurrency_env}: {self.max_concurrency!r} is not "
+                    "an integer from 1 to 64"
                 ) from None
         return RequestBudget(config.name, rate_limit, max_concurrency)
 
@@ -68,13 +82,25 @@ class SourceApiResource(dg.ConfigurableResource):
         try:
             return validate_base_url(self.base_url)
         except ValueError as error:
-            raise dg.Failure(f"{config.base_url_env}: {error}") from None
-
-    def secret_values(self, config: SourceConfig) -> list[str]:
-        return [getattr(self, field) for field in config.auth.env]
+            raise dg.Failure(f"{config.name}: {config.base_url_env}: {error}") from None
 
     def build_source(
         self, config: SourceConfig, session: Any = None, pii_hash_key: str | None = None
     ) -> DltSource:
-        secrets = {field: getattr(self, field) for field in config.auth.env}
-        return build_source(config, self.validated_base_url(config), secrets, session, pii_hash_key)
+        return build_source(
+            config, self.validated_base_url(config), self.secrets(config), session, pii_hash_key
+        )
+
+
+class SourceApisResource(dg.ConfigurableResource):
+    """Every source's `SourceApi`, by source name: one resource every source's assets take,
+    whose runs need only their own source's variables."""
+
+    apis: dict[str, SourceApi]
+
+    @classmethod
+    def from_env(cls, configs: list[SourceConfig]) -> SourceApisResource:
+        return cls(apis={config.name: SourceApi.from_env(config) for config in configs})
+
+    def api(self, config: SourceConfig) -> SourceApi:
+        return self.apis[config.name]

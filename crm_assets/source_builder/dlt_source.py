@@ -1,8 +1,9 @@
-"""The dlt source of a config: the real one a run builds, and the placeholder the code
-location holds."""
+"""The dlt source of a config: the real one a run builds, and what the code location holds in
+its place (the source's shape, a reference to its pipeline)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import dlt
@@ -50,3 +51,21 @@ def placeholder_source(config: SourceConfig) -> DltSource:
         config.name,
         [dlt.resource([], name=resource.name) for resource in config.resources],
     )
+
+
+def pipeline_reference(name: str, pipelines_dir: Path) -> dlt.Pipeline:
+    """The source's pipeline as `dlt_assets` takes it at definition time: its name, dataset and
+    working directory under `pipelines_dir`, and nothing else. It is what dlt keeps of a
+    pipeline when it pickles one (`Pipeline.__getstate__`); `dlt.pipeline()` would write
+    `state.json` into the working directory a running load of the source uses, each time a
+    process loads the code location (the webserver, the daemon, every run and step). Runs
+    create the real pipeline (`DestinationResource.exclusive_pipeline`)."""
+    reference = dlt.Pipeline.__new__(dlt.Pipeline)
+    vars(reference).update(
+        pipeline_name=name,
+        default_schema_name=name,
+        dataset_name=name,
+        pipelines_dir=str(pipelines_dir),
+        working_dir=str(pipelines_dir / name),
+    )
+    return reference
