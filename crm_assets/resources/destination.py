@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import fcntl
+import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +19,13 @@ DEFAULT_DUCKDB_PATH = "data/crm.duckdb"
 # dlt's own default (~/.dlt/pipelines) is shared by every checkout and instance on a machine:
 # their state, lock files and destinations would mix.
 DEFAULT_PIPELINES_DIR = "data/dlt_pipelines"
+# How long a step waits for a DuckDB file another process holds (a notebook, the DuckDB CLI).
+DEFAULT_DUCKDB_WAIT_SECONDS = 180
+# DuckDB's words when another process holds the file: "Conflicting lock is held in <program>
+# (PID <n>)" where it can tell.
+CONFLICTING_LOCK = re.compile(
+    r'Could not set lock on file "[^"]*"(?:: (Conflicting lock is held in .*? \(PID \d+\)))?'
+)
 
 
 class DestinationResource(dg.ConfigurableResource):
@@ -25,13 +34,15 @@ class DestinationResource(dg.ConfigurableResource):
     `destination` is any dlt destination name; `postgres` takes its credentials from
     `postgres_url` (CRM_POSTGRES_URL) or from dlt's own DESTINATION__POSTGRES__CREDENTIALS.
     dlt's working directory is `pipelines_dir` (CRM_PIPELINES_DIR), inside the project's data
-    directory by default.
+    directory by default. While another process holds the DuckDB file, a step waits for it up
+    to `duckdb_wait_seconds` (CRM_DUCKDB_WAIT_SECONDS).
     """
 
     destination: str = "duckdb"
     duckdb_path: str = DEFAULT_DUCKDB_PATH
     postgres_url: str | None = None
     pipelines_dir: str = DEFAULT_PIPELINES_DIR
+    duckdb_wait_seconds: int = DEFAULT_DUCKDB_WAIT_SECONDS
 
     @classmethod
     def from_env(cls) -> DestinationResource:
@@ -45,12 +56,19 @@ class DestinationResource(dg.ConfigurableResource):
             }.items()
             if dg.EnvVar(env_var).get_value()
         }
+        if dg.EnvVar("CRM_DUCKDB_WAIT_SECONDS").get_value():
+            overrides["duckdb_wait_seconds"] = dg.EnvVar.int("CRM_DUCKDB_WAIT_SECONDS")
         return cls(**overrides)
 
     @staticmethod
     def configured_name() -> str:
         """The destination's name as the code location loads (asset kinds show it)."""
         return dg.EnvVar("CRM_DESTINATION").get_value() or "duckdb"
+
+    @staticmethod
+    def configured_pipelines_dir() -> Path:
+        """dlt's working directory as the code location loads (pipeline references name it)."""
+        return Path(dg.EnvVar("CRM_PIPELINES_DIR").get_value() or DEFAULT_PIPELINES_DIR).resolve()
 
     def _duckdb_file(self) -> Path:
         # Absolute: dlt would otherwise resolve a relative path against state it kept from an
@@ -99,12 +117,52 @@ class DestinationResource(dg.ConfigurableResource):
         """Held while a step connects to the destination. A DuckDB file takes one process at
         a time (even to read), so its steps take turns for the short spans they need it (state
         restore, load, checks) and fetch from the APIs meanwhile; a database server takes all.
+        A process outside the project holding the file is waited for (`_wait_for_duckdb_file`).
         Take it after `exclusive_pipeline`, never before: one order, no deadlock."""
         if self.destination != "duckdb":
             yield
             return
         with _file_lock(Path(f"{Path(self.duckdb_path).resolve()}.lock")):
-            yield
+            self._wait_for_duckdb_file()
+            try:
+                yield
+            except Exception as error:
+                # Taken by another process between the wait and dlt's own connection.
+                holder = _lock_holder(error)
+                if holder is None:
+                    raise
+                raise self._file_held(holder) from None
+
+    def _wait_for_duckdb_file(self) -> None:
+        """Until DuckDB lets this process open the file, at most `duckdb_wait_seconds`; says
+        once what it waits for. Nothing is written before the file is ours."""
+        duckdb_file = self._duckdb_file()
+        deadline = time.monotonic() + self.duckdb_wait_seconds
+        pause, told = 0.1, False
+        while True:
+            try:
+                duckdb.connect(str(duckdb_file)).close()
+                return
+            except duckdb.IOException as error:
+                holder = _lock_holder(error)
+                if holder is None:
+                    raise
+                if time.monotonic() >= deadline:
+                    raise self._file_held(holder) from None
+                if not told:
+                    dg.get_dagster_logger().warning(
+                        f"waiting up to {self.duckdb_wait_seconds} s for {duckdb_file}: {holder}"
+                    )
+                    told = True
+            time.sleep(min(pause, max(deadline - time.monotonic(), 0)))
+            pause = min(pause * 2, 2.0)
+
+    def _file_held(self, holder: str) -> dg.Failure:
+        return dg.Failure(
+            f"{self._duckdb_file()} is held by another process ({holder}); waited "
+            f"{self.duckdb_wait_seconds} s, wrote nothing. Close that connection, or read the "
+            "file read-only between runs or from a copy; CRM_DUCKDB_WAIT_SECONDS waits longer"
+        )
 
     @contextmanager
     def load_credentials(self) -> Iterator[Any]:
@@ -121,6 +179,16 @@ class DestinationResource(dg.ConfigurableResource):
             yield connection
         finally:
             connection.close()
+
+
+def _lock_holder(error: BaseException) -> str | None:
+    """What DuckDB says holds its file, where `error` (or its cause) is that lock conflict."""
+    while error is not None:
+        match = CONFLICTING_LOCK.search(str(error))
+        if match:
+            return match.group(1) or "DuckDB does not say which"
+        error = error.__cause__ or error.__context__
+    return None
 
 
 @contextmanager
