@@ -72,8 +72,10 @@ def serve_page(
                 raise LookupError(match.group("each"))
         incremental = resource.endpoint.incremental
         if incremental and incremental.start_param in query:
-            since = query[incremental.start_param]
-            ids = volume.ids_updated_since(config.name, route.collection, since)
+            until = query.get(incremental.end_param) if incremental.end_param else None
+            ids = volume.ids_updated(
+                config.name, route.collection, query[incremental.start_param], until
+            )
         else:
             ids = range(1, volume.rows(config.name, route.collection) + 1)
         ids = volume.listed(config.name, route.collection, ids)

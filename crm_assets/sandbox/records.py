@@ -31,8 +31,10 @@ def minutes_since_epoch(value: str) -> float:
     return (moment - EPOCH).total_seconds() / 60
 
 
-def updated_minutes(record_id: int, revision: int) -> int:
-    return record_id + revision * MINUTES_PER_REVISION
+def updated_minutes(record_id: int, revision: int, minutes_per_id: int = 1) -> int:
+    """Record n is created n * `minutes_per_id` minutes after EPOCH and updated then, plus a
+    year per revision."""
+    return record_id * minutes_per_id + revision * MINUTES_PER_REVISION
 
 
 def person(record_id: int) -> dict[str, Any]:
@@ -50,7 +52,11 @@ def person(record_id: int) -> dict[str, Any]:
 
 
 def make_record(
-    resource: str, record_id: int, revision: int = 0, amount_as_text: bool = False
+    resource: str,
+    record_id: int,
+    revision: int = 0,
+    amount_as_text: bool = False,
+    minutes_per_id: int = 1,
 ) -> dict[str, Any]:
     """One row with scalars, a nested object and a nested list. `revision` changes the record
     (name and updated_at); `amount_as_text` is the API changing a field's type."""
@@ -60,8 +66,8 @@ def make_record(
         "name": f"{resource} {record_id}" + (f" (rev {revision})" if revision else ""),
         "status": STATUSES[record_id % len(STATUSES)],
         "amount": f"{amount:.2f} EUR" if amount_as_text else amount,
-        "created_at": timestamp(record_id),
-        "updated_at": timestamp(updated_minutes(record_id, revision)),
+        "created_at": timestamp(record_id * minutes_per_id),
+        "updated_at": timestamp(updated_minutes(record_id, revision, minutes_per_id)),
         "owner": {"id": record_id % 17 + 1, "email": f"owner{record_id % 17 + 1}@example.test"},
         "labels": [f"label-{(record_id + k) % 7}" for k in range(record_id % 3)],
     }

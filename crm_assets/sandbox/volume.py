@@ -43,6 +43,9 @@ class Volume:
     deleted: dict[str, set[int]] = field(default_factory=dict)
     amount_as_text: set[str] = field(default_factory=set)
     schema_changes: dict[str, SchemaChange] = field(default_factory=dict)
+    # Record n is created n * minutes_per_id minutes after 2025-01-01 (records.EPOCH): 1440 puts
+    # a record a day, so a few hundred span months of backfill windows.
+    minutes_per_id: int = 1
 
     def rows(self, source: str, resource: str) -> int:
         return self.overrides.get(f"{source}.{resource}", self.default)
@@ -66,24 +69,36 @@ class Volume:
         change = self.schema_changes.get(key)
         changed = change is not None and record_id >= change.from_id
         as_text = key in self.amount_as_text or (changed and change.amount_as_text)
-        record = make_record(collection, record_id, revision, as_text)
+        record = make_record(collection, record_id, revision, as_text, self.minutes_per_id)
         if changed:
             record.update(change.new_fields)
         return record
 
-    def ids_updated_since(self, source: str, collection: str, since: str) -> Sequence[int]:
-        """Ids whose updated_at >= since, ascending, without building the whole range."""
-        minutes = minutes_since_epoch(since)
-        count = self.rows(source, collection)
-        first_unchanged = max(math.ceil(minutes), 1)
-        revised = self.revisions.get(f"{source}.{collection}", {})
+    def ids_updated(
+        self, source: str, collection: str, since: str, until: str | None = None
+    ) -> Sequence[int]:
+        """Ids whose updated_at is in [since, until) (no end: since on), without building the
+        whole range: revised records updated in it, then the unrevised ones in id order."""
+        low = minutes_since_epoch(since)
+        high = minutes_since_epoch(until) if until else math.inf
+        step, count = self.minutes_per_id, self.rows(source, collection)
+        first = max(math.ceil(low / step), 1)
+        last = count if high == math.inf else min(count, math.ceil(high / step) - 1)
+        revised = {
+            record_id: updated_minutes(record_id, revision, step)
+            for record_id, revision in self.revisions.get(f"{source}.{collection}", {}).items()
+            if record_id <= count
+        }
         earlier_revised = sorted(
-            record_id
-            for record_id, revision in revised.items()
-            if record_id < first_unchanged and record_id <= count
-            and updated_minutes(record_id, revision) >= minutes
+            record_id for record_id, updated in revised.items()
+            if record_id < first and low <= updated < high
         )
-        return _Concatenated(earlier_revised, range(first_unchanged, count + 1))
+        # A revision moves a record past the window's end: it is no longer in it.
+        moved_out = {record_id for record_id, updated in revised.items() if updated >= high}
+        tail: Sequence[int] = range(first, last + 1)
+        if any(first <= record_id <= last for record_id in moved_out):
+            tail = [record_id for record_id in tail if record_id not in moved_out]
+        return _Concatenated(earlier_revised, tail)
 
     @classmethod
     def spread(cls, records: int, configs: list[SourceConfig]) -> Volume:
@@ -100,7 +115,7 @@ class Volume:
 class _Concatenated(Sequence[int]):
     """A short list followed by a range, sliceable without materializing the range."""
 
-    def __init__(self, head: list[int], tail: range) -> None:
+    def __init__(self, head: list[int], tail: Sequence[int]) -> None:
         self.head, self.tail = head, tail
 
     def __len__(self) -> int:
