@@ -131,6 +131,13 @@ INVALID = [
             edits={"resource_defaults.schema_contract": "frozen"}),
     Invalid("Input should be 'hash', 'drop' or 'keep'", key="key resource_defaults.pii.email",
             edits={"resource_defaults.pii": {"email": "encrypt"}}),
+    Invalid("Input should be 'day', 'week' or 'month'", key="key backfill.grain",
+            edits={"backfill.grain": "quarter"}),
+    Invalid("Input should be a valid date", key="key backfill.start",
+            edits={"backfill.start": "2025-13-01"}),
+    Invalid("start 2999-01-01 is in the future: no window would exist", key="key backfill.start",
+            edits={"backfill.start": "2999-01-01"}),
+    Invalid("Field required", key="key backfill.start", edits={"backfill": {"grain": "day"}}),
     # A resource's keys (resource.py, endpoint.py, paginators.py, json_path.py, pydantic)
     Invalid("Extra inputs are not permitted", "resource 'account'", "key endpont",
             edits={"resources.0.endpont": {"path": "/x"}}),
@@ -219,6 +226,13 @@ INVALID = [
             edits={"resources.2.pii": {"id": "hash"}}),
     Invalid("pii path 'updated_at' is a primary key, an incremental cursor", "resource 'lead'",
             "pii", edits={"resources.2.pii": {"updated_at": "drop"}}),
+    Invalid("no resource has endpoint.incremental, so none can be loaded by window", None,
+            "backfill", edits={"resources.2.endpoint.incremental": DELETE,
+                               "resources.3.endpoint.incremental": DELETE,
+                               "full_refresh_schedule": DELETE}),
+    Invalid("endpoint.incremental.initial_value '1000' is not a date-time; windows are time "
+            "ranges of the cursor", "resource 'lead'", "backfill",
+            edits={"resources.2.endpoint.incremental.initial_value": "1000"}),
 ]
 
 

@@ -16,10 +16,12 @@ Scalar = str | int | float | bool
 class IncrementalSpec(StrictModel):
     """Ask the API only for rows changed since the last load; dlt keeps the cursor in its state
     (restored from the destination). `lag_seconds` re-reads a window before the cursor, for
-    writes that land late."""
+    writes that land late. `end_param`, where the API has one, bounds a backfill window's
+    request at its end too (without it, dlt drops the rows past the end)."""
 
     cursor_path: JsonPath
     start_param: ParamName
+    end_param: ParamName | None = None
     initial_value: str
     lag_seconds: Annotated[float, Field(ge=0)] = 0
 

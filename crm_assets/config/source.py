@@ -10,6 +10,7 @@ from urllib.parse import urlparse
 from pydantic import Field, field_validator, model_validator
 
 from crm_assets.config.auth import AuthSpec
+from crm_assets.config.backfill import BackfillSpec
 from crm_assets.config.base import IDENTIFIER, OWNER, StrictModel
 from crm_assets.config.paginators import AnyPaginator
 from crm_assets.config.request_policy import MaxConcurrency, RateLimitSpec, RetryPolicy
@@ -48,6 +49,9 @@ class SourceConfig(StrictModel):
     full_refresh_schedule: ScheduleSpec | None = None
     # Dagster's freshness policies take windows of a minute or more.
     freshness_hours: Annotated[float, Field(ge=1 / 60, le=24 * 366)] = 26
+    # Time windows its incremental resources (and their children) can be loaded for, as the
+    # partitions of `<source>/windows/<resource>` assets (`crm_assets/windows.py`).
+    backfill: BackfillSpec | None = None
     resource_defaults: ResourceDefaults = ResourceDefaults()
     resources: Annotated[list[ResourceSpec], Field(min_length=1)]
 
@@ -103,6 +107,20 @@ class SourceConfig(StrictModel):
                 return False
             spec = self.resource(spec.parent) if spec.parent else None
         return True
+
+    def windowable(self, resource: ResourceSpec) -> bool:
+        """Whether the API can be asked for a time window of the resource: it or an ancestor
+        has an incremental cursor (a child is asked about the parents in the window)."""
+        spec: ResourceSpec | None = resource
+        while spec is not None:
+            if spec.endpoint.incremental:
+                return True
+            spec = self.resource(spec.parent) if spec.parent else None
+        return False
+
+    def windowed_resources(self) -> list[ResourceSpec]:
+        """The resources loadable by window: none unless the config declares `backfill`."""
+        return [r for r in self.resources if self.windowable(r)] if self.backfill else []
 
     def marks_deleted(self, resource: ResourceSpec) -> bool:
         if resource.mark_deleted is not None:

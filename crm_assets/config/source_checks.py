@@ -3,6 +3,7 @@ history, page sizes, PII. Each broken rule is one ValueError, naming the resourc
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from crm_assets.config.placeholders import PARENT_REFERENCE
@@ -21,6 +22,7 @@ def check_source(config: SourceConfig) -> None:
             raise ValueError(f"resource {resource.name!r}: {problem}")
     _page_sizes_are_positive(config)
     _pii_spares_keys(config)
+    _backfill_has_time_cursors(config)
 
 
 def _resources_form_a_tree(config: SourceConfig) -> None:
@@ -101,3 +103,23 @@ def _pii_spares_keys(config: SourceConfig) -> None:
                     "incremental cursor or a field a child resource reads; it cannot be "
                     "hashed or dropped"
                 )
+
+
+def _backfill_has_time_cursors(config: SourceConfig) -> None:
+    """A backfill window is a time range of a cursor: the source needs one, a date-time."""
+    if config.backfill is None:
+        return
+    cursors = [r for r in config.resources if r.endpoint.incremental]
+    if not cursors:
+        raise ValueError(
+            "backfill: no resource has endpoint.incremental, so none can be loaded by window"
+        )
+    for resource in cursors:
+        initial_value = resource.endpoint.incremental.initial_value
+        try:
+            datetime.fromisoformat(initial_value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(
+                f"backfill: resource {resource.name!r}: endpoint.incremental.initial_value "
+                f"{initial_value!r} is not a date-time; windows are time ranges of the cursor"
+            ) from None
