@@ -42,6 +42,7 @@ from crm_assets.sandbox.faults import Fault  # noqa: E402
 from crm_assets.sandbox.server import Sandbox  # noqa: E402
 from crm_assets.sandbox.traffic import Latency, Traffic  # noqa: E402
 from crm_assets.sandbox.volume import Volume  # noqa: E402
+from crm_assets.windows import NIGHTLY_SELECTION  # noqa: E402
 from crm_assets_tests.helpers import expected_counts, table_counts  # noqa: E402
 
 CONFIGS = {config.name: config for config in load_source_configs(CONFIGS_DIR)}
@@ -126,7 +127,7 @@ def matrix(sandbox: Sandbox, work: Path, latency: Latency) -> None:
             sandbox.add_fault(Fault(path=paths[1], status=503))
             sandbox.add_fault(Fault(path=paths[2], kind="reset"))
         env = {config.rate_limit_env: "none" for config in CONFIGS.values()} if budget == "none" else {}
-        pairs[budget] = run(sandbox, work, f"matrix_{budget}", "*", list(CONFIGS), env)
+        pairs[budget] = run(sandbox, work, f"matrix_{budget}", NIGHTLY_SELECTION, list(CONFIGS), env)
         sandbox.faults.clear()
     for name in CONFIGS:
         show(f"{name} without a client budget", pairs["none"][name])

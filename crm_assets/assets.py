@@ -21,7 +21,8 @@ from crm_assets.request_budget import RequestBudget
 from crm_assets.resources import DestinationResource, PiiHashKeyResource, SourceApisResource
 from crm_assets.schedules import FULL_REFRESH_TAG
 from crm_assets.source_builder import build_source, http_session, placeholder_source, pipeline_reference
-from crm_assets.translator import CrmDltTranslator
+from crm_assets.translator import CrmDltTranslator, WindowDltTranslator
+from crm_assets.windows import Window, WindowRowCounter, window_partitions, windows_group
 
 # What `dlt_assets` puts in every spec for dagster-dlt's `DagsterDltResource.run`, which these
 # assets do not use (they run dlt step by step): the asset page would list them as objects.
@@ -80,20 +81,24 @@ def _selected(context: dg.AssetExecutionContext, source: DltSource) -> DltSource
 
 
 def build_source_assets(
-    source: SourceConfig, destination_name: str, pipelines_dir: Path
+    source: SourceConfig, destination_name: str, pipelines_dir: Path, windows: bool = False
 ) -> dg.AssetsDefinition:
-    """All resources of one source, one asset each. The code location holds the source's
+    """All resources of one source, one asset each; with `windows`, its windowed resources
+    as time-partitioned backfill assets (`windows.py`). The code location holds the source's
     shape and a reference to its pipeline; a run builds the real source from its API's
-    settings, so loading definitions needs no secret, sends no request and writes no file."""
-    translator = CrmDltTranslator(source, destination_name)
+    settings, so loading definitions needs no secret, sends no request and writes no file.
+    Both kinds share the source's pool: one load of a source at a time, inside its budget,
+    on one dlt pipeline."""
+    translator = (WindowDltTranslator if windows else CrmDltTranslator)(source, destination_name)
     mark_deleted = [r.name for r in source.resources if source.marks_deleted(r)]
     contracts = {resource.name: source.schema_contract(resource) for resource in source.resources}
 
     @dlt_assets(
-        dlt_source=placeholder_source(source),
+        dlt_source=placeholder_source(source, windows),
         dlt_pipeline=pipeline_reference(source.name, pipelines_dir),
-        name=source.name,
+        name=windows_group(source.name) if windows else source.name,
         dagster_dlt_translator=translator,
+        partitions_def=window_partitions(source.backfill) if windows else None,
         pool=source_pool(source.name),
     )
     def load_source(
@@ -110,17 +115,23 @@ def build_source_assets(
         secrets = api.secrets(source)
         budget = api.request_budget(source)
         pii_hash_key = pii.validated_key(source) if source.hashes_pii else None
+        window = Window.of(context) if windows else None
+        full_refresh = (
+            config.full_refresh or context.run.tags.get(FULL_REFRESH_TAG, "").lower() == "true"
+        )
+        if window and full_refresh:
+            raise dg.Failure(
+                f"{source.name}: a backfill window merges into the tables; a full refresh is "
+                "the nightly assets' (it would drop the tables and their cursors)"
+            )
         http_stats = HttpStats(source, base_url)
         session = http_session(
             source, base_url, budget.max_concurrency, observers=[budget, http_stats]
         )
-        dlt_source = _selected(
-            context, build_source(source, base_url, secrets, session, pii_hash_key)
-        )
+        dlt_source = build_source(source, base_url, secrets, session, pii_hash_key, window)
+        window_counts = _count_rows_by_window(source, dlt_source, window) if window else {}
+        dlt_source = _selected(context, dlt_source)
         masks = secret_forms([*secrets.values(), pii_hash_key])
-        full_refresh = (
-            config.full_refresh or context.run.tags.get(FULL_REFRESH_TAG, "").lower() == "true"
-        )
         with destination.exclusive_pipeline(source.name) as pipeline, redacted_logs(masks):
             try:
                 rows_in_tables, discards = run_in_steps(
@@ -135,12 +146,28 @@ def build_source_assets(
                 raise violation_failure(source.name, contracts, error) or load_failure(
                     source.name, error, masks, http_stats.last_response
                 ) from None
+            window_metadata = {
+                name: window.metadata(window_counts[name].counts if name in window_counts else None)
+                for name in dlt_source.selected_resources
+            } if window else {}
             yield from _materializations(
                 context, source, translator, pipeline, dlt_source, budget, http_stats,
-                rows_in_tables, discards,
+                rows_in_tables, discards, window_metadata,
             )
 
     return without_dlt_objects(load_source)
+
+
+def _count_rows_by_window(
+    source: SourceConfig, dlt_source: DltSource, window: Window
+) -> dict[str, WindowRowCounter]:
+    """A counter per windowed resource with a cursor, as its last map step."""
+    counters = {}
+    for resource in source.windowed_resources():
+        if resource.endpoint.incremental:
+            counters[resource.name] = WindowRowCounter(window, resource.endpoint.incremental.cursor_path)
+            dlt_source.resources[resource.name].add_map(counters[resource.name])
+    return counters
 
 
 def _materializations(
@@ -153,6 +180,7 @@ def _materializations(
     http_stats: HttpStats,
     rows_in_tables: dict,
     discards: dict,
+    window_metadata: dict[str, dict[str, Any]],
 ) -> Iterator[dg.MaterializeResult]:
     """A materialization per loaded resource: its table, rows, pages and the source's budget;
     and one log line per source (each event is a write to Dagster's event log)."""
@@ -174,7 +202,7 @@ def _materializations(
         )
         results.append(dg.MaterializeResult(
             asset_key=translator.asset_key(resource_name),
-            metadata={**table, **fetched, **shared},
+            metadata={**table, **fetched, **window_metadata.get(resource_name, {}), **shared},
         ))
     context.log.info(f"{source.name}: {len(lines)} tables loaded\n" + "\n".join(lines))
     yield from results

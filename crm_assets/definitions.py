@@ -30,7 +30,14 @@ def build_definitions(configs_dir: Path | None = None) -> dg.Definitions:
     check_connections = connection_check_job(configs)
     return dg.Definitions(
         executor=executor_from_env(len(configs), destination_name),
-        assets=[build_source_assets(config, destination_name, pipelines_dir) for config in configs],
+        assets=[
+            *(build_source_assets(config, destination_name, pipelines_dir) for config in configs),
+            *(
+                build_source_assets(config, destination_name, pipelines_dir, windows=True)
+                for config in configs
+                if config.windowed_resources()
+            ),
+        ],
         asset_checks=[build_source_checks(config) for config in configs],
         jobs=[*(source_job(config) for config in configs), check_connections],
         schedules=[

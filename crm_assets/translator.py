@@ -12,6 +12,7 @@ from dagster_dlt.translator import DltResourceTranslatorData
 from crm_assets.config import ResourceSpec, SourceConfig
 from crm_assets.pii import PII_LABEL, describe_policy
 from crm_assets.schema_contract import EVOLVE
+from crm_assets.windows import LOAD_TAG, window_asset_key, windows_group
 
 
 def describe_endpoint(config: SourceConfig, resource: ResourceSpec) -> str:
@@ -82,6 +83,7 @@ class CrmDltTranslator(DagsterDltTranslator):
                 tags={
                     "crm/source": config.name,
                     "crm/auth": config.auth.type,
+                    LOAD_TAG: "nightly",
                     **({"crm/pii": pii_tag} if pii_tag else {}),
                 },
                 freshness_policy=dg.FreshnessPolicy.time_window(
@@ -93,7 +95,53 @@ class CrmDltTranslator(DagsterDltTranslator):
                     "endpoint": describe_endpoint(config, resource),
                     "dagster/storage_kind": self.destination_name,
                     "dagster/table_name": f"{config.name}.{resource.name}",
+                    "backfill_windows": self.windows_of(resource),
                     **governance,
                 }
             )
+        )
+
+    def windows_of(self, resource: ResourceSpec) -> str:
+        """Where the resource's backfill windows are, or why it has none."""
+        if not self.config.windowable(resource):
+            return (
+                "none: its API has no modification-time filter (no incremental cursor on it or "
+                "a parent), so every run reads it whole"
+            )
+        if not self.config.backfill:
+            return f"none: declare `backfill` in configs/{self.config.name}.yaml"
+        return window_asset_key(self.config.name, resource.name).to_user_string()
+
+
+@dataclass
+class WindowDltTranslator(CrmDltTranslator):
+    """The same resources as time-window assets: key `<source>/windows/<resource>`, group
+    `<source>_windows`, partitioned by the source's `backfill` grain; a child's window depends
+    on its parent's. They write the nightly asset's table; its checks and freshness stay
+    there."""
+
+    def asset_key(self, resource_name: str) -> dg.AssetKey:
+        return window_asset_key(self.config.name, resource_name)
+
+    def get_asset_spec(self, data: DltResourceTranslatorData) -> dg.AssetSpec:
+        config = self.config
+        resource = config.resource(data.resource.name)
+        nightly = super().get_asset_spec(data)
+        incremental = resource.endpoint.incremental
+        cursor = (
+            f"rows whose {incremental.cursor_path} falls in the window"
+            if incremental
+            else f"rows of the {resource.parent} in the window"
+        )
+        return nightly.replace_attributes(
+            group_name=windows_group(config.name),
+            description=(
+                f"Backfill windows of {resource_asset_key(config.name, resource.name).to_user_string()}"
+                f" ({config.backfill.grain}ly partitions): each loads the {cursor} again into "
+                f"{config.name}.{resource.name}, merged by primary key; the nightly cursor stays "
+                f"where it is.\n\n{nightly.description}"
+            ),
+            tags={**nightly.tags, LOAD_TAG: "window"},
+            freshness_policy=None,
+            metadata={k: v for k, v in nightly.metadata.items() if k != "backfill_windows"},
         )

@@ -16,16 +16,18 @@ from crm_assets.resources import AlertWebhookResource
 from crm_assets.row_counts import connect, count_rows, data_tables, open_dataset
 from crm_assets.sandbox.api import DEFAULT_PAGE_SIZE, expected_rows
 from crm_assets.sandbox.server import Sandbox
+from crm_assets.windows import NIGHTLY_SELECTION
 
 
 def materialize(
     instance: dg.DagsterInstance,
-    selection: str = "*",
+    selection: str = NIGHTLY_SELECTION,
     configs_dir: Path | None = None,
     raise_on_error: bool = True,
     tags: dict[str, str] | None = None,
     run_config: dict | None = None,
     checks: bool = True,
+    partition_key: str | None = None,
 ) -> dg.ExecuteInProcessResult:
     """Materialize an asset selection (Dagster's selection syntax) from freshly built defs,
     with the selected assets' checks unless `checks` is False."""
@@ -38,11 +40,11 @@ def materialize(
         return job.execute_in_process(
             instance=instance, raise_on_error=raise_on_error, tags=tags, run_config=run_config
         )
-    job = defs.resolve_implicit_global_asset_job_def()
-    keys = dg.AssetSelection.from_string(selection).resolve(defs.resolve_asset_graph())
+    keys = list(dg.AssetSelection.from_string(selection).resolve(defs.resolve_asset_graph()))
+    job = defs.resolve_implicit_job_def_def_for_assets(keys)
     return job.execute_in_process(
-        instance=instance, asset_selection=list(keys), raise_on_error=raise_on_error, tags=tags,
-        run_config=run_config,
+        instance=instance, asset_selection=keys, raise_on_error=raise_on_error, tags=tags,
+        run_config=run_config, partition_key=partition_key,
     )
 
 

@@ -20,6 +20,7 @@ from crm_assets.assets import source_pool
 from crm_assets.config import SourceConfig
 from crm_assets.sandbox.server import Sandbox
 from crm_assets.sandbox.traffic import Latency, Traffic
+from crm_assets.windows import NIGHTLY_SELECTION
 from crm_assets_tests.celery_cluster import (
     BIN,
     Cluster,
@@ -91,7 +92,7 @@ def test_every_source_spreads_over_two_workers_and_a_worker_without_local_state_
     sandbox.volume.overrides["lead_crm.lead"] = 500
     machines = {m.worker_hostname: m for m in cluster.start_workers("w1", "w2")}
     launcher = cluster.machine("launcher")
-    code, output = finish(launcher.materialize("*"))
+    code, output = finish(launcher.materialize(NIGHTLY_SELECTION))
     assert code == 0, output[-4000:]
 
     instance = cluster.instance()
@@ -114,7 +115,9 @@ def test_every_source_spreads_over_two_workers_and_a_worker_without_local_state_
     sandbox.reset_stats()
     code, output = finish(launcher.materialize("group:lead_crm"))
     assert code == 0, output[-4000:]
-    assert steps_by_worker(instance, _run_ids(instance)[-1]) == [("lead_crm", other.worker_hostname)]
+    assert steps_by_worker(instance, _run_ids(instance)[-1]) == [
+        ("lead_crm", other.worker_hostname), ("lead_crm_checks", other.worker_hostname),
+    ]
     # `updated_at` of record n is minute n; the cursor's 1 h lag re-reads 61 records.
     assert sandbox.stats.rows["lead_crm.lead"] == 61
     [lead_crm] = [config for config in configs if config.name == "lead_crm"]

@@ -12,16 +12,43 @@ import pytest
 
 from crm_assets.config import SourceConfig
 from crm_assets.definitions import build_definitions
+from crm_assets.windows import NIGHTLY_SELECTION
 
 
-def test_one_asset_per_resource_keyed_source_slash_resource(configs: list[SourceConfig]):
+def test_one_asset_per_resource_keyed_source_slash_resource_and_one_per_window(
+    configs: list[SourceConfig],
+):
     graph = build_definitions().resolve_asset_graph()
-    expected = {dg.AssetKey([c.name, r.name]) for c in configs for r in c.resources}
-    assert len(expected) == 90
-    assert set(graph.get_all_asset_keys()) == expected  # no phantom dlt_<source>_<resource> keys
+    nightly = {dg.AssetKey([c.name, r.name]) for c in configs for r in c.resources}
+    windows = {dg.AssetKey([c.name, "windows", r.name]) for c in configs for r in c.windowed_resources()}
+    assert (len(nightly), len(windows)) == (90, 11)
+    # No phantom dlt_<source>_<resource> keys.
+    assert set(graph.get_all_asset_keys()) == nightly | windows
+    assert dg.AssetSelection.from_string(NIGHTLY_SELECTION).resolve(graph) == nightly
 
 
-def test_groups_kinds_and_lineage_follow_the_configs(configs: list[SourceConfig]):
+def test_windows_are_time_partitions_of_the_incremental_resources_and_their_children(
+    configs: list[SourceConfig],
+):
+    graph = build_definitions().resolve_asset_graph()
+    party_crm = next(config for config in configs if config.name == "party_crm")
+    assert [r.name for r in party_crm.windowed_resources()] == [
+        "parties", "tasks", "employees", "projects", "opportunities",
+    ]
+    employees = graph.get(dg.AssetKey(["party_crm", "windows", "employees"]))
+    assert employees.parent_keys == {dg.AssetKey(["party_crm", "windows", "parties"])}
+    assert employees.group_name == "party_crm_windows" and employees.tags["crm/load"] == "window"
+    assert employees.partitions_def == dg.MonthlyPartitionsDefinition("2025-01-01", end_offset=1)
+    assert employees.backfill_policy == dg.BackfillPolicy.single_run()
+    assert employees.metadata["dagster/table_name"] == "party_crm.employees"
+    users = graph.get(dg.AssetKey(["party_crm", "users"]))
+    assert users.metadata["backfill_windows"].startswith("none: its API has no modification-time")
+    assert graph.get(dg.AssetKey(["party_crm", "parties"])).metadata["backfill_windows"] == (
+        "party_crm/windows/parties"
+    )
+
+
+def test_groups_kinds_and_lineage_follow_the_configs(configs: list[SourceConfig]):  # nightly
     graph = build_definitions().resolve_asset_graph()
     for config in configs:
         for resource in config.resources:
@@ -56,7 +83,7 @@ def test_the_code_location_loads_with_no_secret_no_network_and_writes_no_file(tm
         [sys.executable, "-c", script], env=env, cwd=cwd, capture_output=True, text=True,
         check=True,
     )
-    assert output.stdout.strip() == "90"
+    assert output.stdout.strip() == "101"
     assert sorted(tmp_path.rglob("*")) == [cwd, home]
 
 
@@ -69,7 +96,7 @@ def test_the_catalog_preview_says_what_each_asset_is_and_hides_no_unserializable
         first_lines[key] = spec.description.splitlines()[0]
         assert "`" not in spec.description, key
         assert not any(name.startswith("dagster_dlt/") for name in spec.metadata), key
-    assert len(set(first_lines.values())) == len(first_lines) == 90
+    assert len(set(first_lines.values())) == len(first_lines) == 101
     assert first_lines[dg.AssetKey(["party_crm", "custom_fields"])].startswith("Custom fields: GET ")
 
 

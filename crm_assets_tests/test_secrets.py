@@ -20,6 +20,7 @@ from crm_assets.redaction import secret_forms
 from crm_assets.sandbox.faults import Fault
 from crm_assets.sandbox.server import Sandbox
 from crm_assets.sandbox.volume import Volume
+from crm_assets.windows import NIGHTLY_SELECTION
 from crm_assets_tests.helpers import expected_counts, files_containing, table_counts
 
 REPO = Path(__file__).resolve().parent.parent
@@ -58,7 +59,7 @@ def test_cli_loads_every_source_and_no_secret_leaks_from_succeeding_or_failing_r
 
         # One source's secret unset: the other four load; its step alone fails, naming it.
         without_password = {k: v for k, v in env.items() if k != "DEAL_CRM_PASSWORD"}
-        assert materialize("*", "missing_secret", env=without_password) != 0
+        assert materialize(NIGHTLY_SELECTION, "missing_secret", env=without_password) != 0
         missing = (outputs / "missing_secret.out").read_text()
         assert "deal_crm: DEAL_CRM_PASSWORD is not set; nothing was sent to its API" in missing
         assert "DagsterInvalidConfigError" not in missing

@@ -80,13 +80,19 @@ def test_graphql_lists_assets_groups_lineage_checks_jobs_schedules_and_sensors(
         "{ assetNodes { assetKey { path } groupName dependencyKeys { path }"
         "  assetChecksOrError { ... on AssetChecks { checks { name } } } } }",
     )["assetNodes"]
-    assert len(nodes) == 90
-    assert {node["groupName"] for node in nodes} == {config.name for config in configs}
+    assert len(nodes) == 90 + 11
+    windowed = [c for c in configs if c.windowed_resources()]
+    assert {node["groupName"] for node in nodes} == {config.name for config in configs} | {
+        f"{config.name}_windows" for config in windowed
+    }
     by_key = {"/".join(node["assetKey"]["path"]): node for node in nodes}
+    assert [dep["path"] for dep in by_key["party_crm/windows/employees"]["dependencyKeys"]] == [
+        ["party_crm", "windows", "parties"]
+    ]
     employees = by_key["party_crm/employees"]
     assert [dep["path"] for dep in employees["dependencyKeys"]] == [["party_crm", "parties"]]
     edges = sum(len(node["dependencyKeys"]) for node in nodes)
-    assert edges == sum(1 for c in configs for r in c.resources if r.parent)
+    assert edges == sum(1 for c in configs for r in [*c.resources, *c.windowed_resources()] if r.parent)
     assert {check["name"] for check in by_key["lead_crm/account"]["assetChecksOrError"]["checks"]} == {
         "primary_key_unique", "has_rows", "schema_drift",
     }

@@ -21,7 +21,8 @@ def workload(records: int, source: str | None, resource: str | None,
     """Raises LookupError when single-resource mode names a resource no config has."""
     if not resource:
         return Workload(False, {"records": records, "rows_per_resource": 10, "rows": {}},
-                        ["--records", str(records)], "*", [c.name for c in configs])
+                        ["--records", str(records)], "tag:crm/load=nightly",
+                        [c.name for c in configs])
     config = next((c for c in configs if c.name == source), None)
     if config is None or resource not in [r.name for r in config.resources]:
         raise LookupError(f"{source}/{resource}")

@@ -14,6 +14,7 @@ from crm_assets.config import SourceConfig
 from crm_assets.pii import hasher, row_policy
 from crm_assets.source_builder.http_session import http_session
 from crm_assets.source_builder.rest_api import rest_api_config
+from crm_assets.windows import Window
 
 
 def build_source(
@@ -22,34 +23,39 @@ def build_source(
     secrets: dict[str, str],
     session: Any = None,
     pii_hash_key: str | None = None,
+    window: Window | None = None,
 ) -> DltSource:
     """The REST source with each resource's PII policy as its last map step, so dlt writes no
-    row before the policy ran. A policy that hashes needs `pii_hash_key`."""
+    row before the policy ran. A policy that hashes needs `pii_hash_key`. For a backfill
+    `window`: its windowed resources, each asked for that window only."""
     # Parallelized on the source, dlt extracts every resource in its thread pool (set per
     # resource in the REST config, dlt 1.31 keeps top-level resources on the main thread; on a
     # child it is what sends each parent row's request to the pool: `_resource_config`).
+    session = session or http_session(config, base_url)
     source = rest_api_source(
-        rest_api_config(config, base_url, secrets, session or http_session(config, base_url)),  # type: ignore[arg-type]
+        rest_api_config(config, base_url, secrets, session, window),  # type: ignore[arg-type]
         name=config.name,
         parallelized=True,
     )
     digest = hasher(pii_hash_key) if pii_hash_key else None
-    for resource in config.resources:
+    for resource in config.windowed_resources() if window else config.resources:
         policy = config.pii_policy(resource)
         if policy:
             source.resources[resource.name].add_map(row_policy(policy, digest))
     return source
 
 
-def placeholder_source(config: SourceConfig) -> DltSource:
+def placeholder_source(config: SourceConfig, windows: bool = False) -> DltSource:
     """The source's shape as the code location needs it (its name, one resource per config
-    entry), without dlt's REST machinery: no client, no secret, no request, no config
-    resolution, ~8x faster to load. Runs build the real source from the API resource; tests
-    assert both hold the same resources and that every valid config builds in dlt."""
+    entry, or per windowed resource), without dlt's REST machinery: no client, no secret, no
+    request, no config resolution, ~8x faster to load. Runs build the real source from the
+    API resource; tests assert both hold the same resources and that every valid config
+    builds in dlt."""
+    resources = config.windowed_resources() if windows else config.resources
     return DltSource(
         dlt.Schema(config.name),
         config.name,
-        [dlt.resource([], name=resource.name) for resource in config.resources],
+        [dlt.resource([], name=resource.name) for resource in resources],
     )
 
 

@@ -18,6 +18,7 @@ from crm_assets.config import (
 )
 from crm_assets.deletions import deleted_at_column
 from crm_assets.history import history_hints
+from crm_assets.windows import Window, iso
 
 
 def dlt_auth(auth: AuthSpec, secrets: dict[str, str]) -> dict[str, Any]:
@@ -26,12 +27,22 @@ def dlt_auth(auth: AuthSpec, secrets: dict[str, str]) -> dict[str, Any]:
     return {"type": auth.type, **{k: v for k, v in fields.items() if v}, **secrets}
 
 
-def dlt_incremental(incremental: IncrementalSpec) -> dict[str, Any]:
-    return {
+def dlt_incremental(incremental: IncrementalSpec, window: Window | None = None) -> dict[str, Any]:
+    """dlt's incremental: from the cursor kept in dlt's state, or over one backfill window
+    (`end_value` set: dlt neither reads nor writes the state for it)."""
+    config: dict[str, Any] = {
         "cursor_path": incremental.cursor_path,
         "start_param": incremental.start_param,
-        "initial_value": incremental.initial_value,
-        "lag": incremental.lag_seconds,
+    }
+    if window is None:
+        return {**config, "initial_value": incremental.initial_value, "lag": incremental.lag_seconds}
+    return {
+        **config,
+        **({"end_param": incremental.end_param} if incremental.end_param else {}),
+        "initial_value": iso(window.start),
+        "end_value": iso(window.end),
+        "range_start": "closed",
+        "range_end": "open",
     }
 
 
@@ -46,13 +57,13 @@ def _for_each_values_resource(name: str, for_each: ForEach) -> Any:
     return values_resource()
 
 
-def _endpoint_config(endpoint: EndpointDefaults) -> dict[str, Any]:
+def _endpoint_config(endpoint: EndpointDefaults, window: Window | None = None) -> dict[str, Any]:
     # Paginators keep their None values: dlt's own defaults differ (total_path="total").
     config = endpoint.model_dump(exclude_none=True, exclude={"paginator", "incremental"})
     if endpoint.paginator:
         config["paginator"] = endpoint.paginator.model_dump()
     if isinstance(endpoint, Endpoint) and endpoint.incremental:
-        config["incremental"] = dlt_incremental(endpoint.incremental)
+        config["incremental"] = dlt_incremental(endpoint.incremental, window)
     if "data_selector" in config:
         # dlt's client parses a string selector again for every page; a compiled one is
         # parsed once per run.
@@ -61,7 +72,7 @@ def _endpoint_config(endpoint: EndpointDefaults) -> dict[str, Any]:
 
 
 def _resource_config(
-    source: SourceConfig, resource: ResourceSpec
+    source: SourceConfig, resource: ResourceSpec, window: Window | None = None
 ) -> tuple[dict[str, Any], list[Any]]:
     """dlt's EndpointResource for one spec, and any helper dlt resources it needs."""
     config = resource.model_dump(
@@ -71,7 +82,7 @@ def _resource_config(
         },
         exclude_none=True,
     )
-    config["endpoint"] = _endpoint_config(resource.endpoint)
+    config["endpoint"] = _endpoint_config(resource.endpoint, window)
     if resource.history:
         config.update(history_hints(source, resource))
     if source.marks_deleted(resource):
@@ -100,12 +111,17 @@ def _resource_config(
 
 
 def rest_api_config(
-    config: SourceConfig, base_url: str, secrets: dict[str, str], session: Any
+    config: SourceConfig,
+    base_url: str,
+    secrets: dict[str, str],
+    session: Any,
+    window: Window | None = None,
 ) -> dict[str, Any]:
-    """dlt's RESTAPIConfig for the source, with the given base URL and secret values."""
+    """dlt's RESTAPIConfig for the source, with the given base URL and secret values; for a
+    backfill `window`, of its windowed resources, each asked for that window."""
     resources: list[Any] = []
-    for resource in config.resources:
-        resource_config, helpers = _resource_config(config, resource)
+    for resource in config.windowed_resources() if window else config.resources:
+        resource_config, helpers = _resource_config(config, resource, window)
         resources.extend(helpers)
         resources.append(resource_config)
     return {
