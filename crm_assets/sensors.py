@@ -15,6 +15,7 @@ from crm_assets.connection_check.definitions import OP_SUFFIX as CONNECTION_CHEC
 from crm_assets.resources import AlertWebhookResource
 from crm_assets.schedules import automation_default_status, source_job_name
 from crm_assets.translator import resource_asset_key
+from crm_assets.windows import WINDOWS
 
 
 def catch_up_sensor(
@@ -78,8 +79,11 @@ def _error_class(event: dg.DagsterEvent) -> str | None:
 
 
 def _step_source(step_key: str) -> str:
-    """A source's steps: its load (`<source>`), its checks, its connection check."""
-    return step_key.removesuffix(CONNECTION_CHECK_SUFFIX).removesuffix(CHECKS_SUFFIX)
+    """A source's steps: its load (`<source>`), its checks, its backfill windows, its
+    connection check."""
+    for suffix in (CONNECTION_CHECK_SUFFIX, CHECKS_SUFFIX, f"_{WINDOWS}"):
+        step_key = step_key.removesuffix(suffix)
+    return step_key
 
 
 def failure_report(context: dg.RunFailureSensorContext, sources: set[str]) -> dict[str, Any]:

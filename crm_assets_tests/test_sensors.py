@@ -72,3 +72,11 @@ def test_run_failure_sensor_posts_source_assets_and_error_class_but_no_secret(
     assert set(report["assets"]) == {key.to_user_string() for key in LEAD_KEYS}
     assert report["error_classes"] == {"lead_crm": "HTTPError"}
     assert secret not in json.dumps(report)
+
+    window = materialize(
+        instance, 'key:"lead_crm/windows/lead"', raise_on_error=False, partition_key="2025-01-01"
+    )
+    assert not window.success
+    alert_on_failed_run(instance, window, webhook.url)
+    assert (webhook[1]["sources"], webhook[1]["assets"]) == (["lead_crm"], ["lead_crm/windows/lead"])
+    assert webhook[1]["error_classes"] == {"lead_crm_windows": "HTTPError"}
