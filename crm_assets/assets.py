@@ -74,7 +74,7 @@ def without_dlt_objects(assets: dg.AssetsDefinition) -> dg.AssetsDefinition:
 
 
 def _selected(context: dg.AssetExecutionContext, source: DltSource) -> DltSource:
-    """The dlt resources behind the selected assets (key `[source, resource]`)."""
+    """The dlt resources behind the selected assets (key `[source, (windows,) resource]`)."""
     if not context.is_subset:
         return source
     return source.with_resources(*(key.path[-1] for key in context.selected_asset_keys))
