@@ -146,13 +146,9 @@ def build_source_assets(
                 raise violation_failure(source.name, contracts, error) or load_failure(
                     source.name, error, masks, http_stats.last_response
                 ) from None
-            window_metadata = {
-                name: window.metadata(window_counts[name].counts if name in window_counts else None)
-                for name in dlt_source.selected_resources
-            } if window else {}
             yield from _materializations(
                 context, source, translator, pipeline, dlt_source, budget, http_stats,
-                rows_in_tables, discards, window_metadata,
+                rows_in_tables, discards, window, window_counts,
             )
 
     return without_dlt_objects(load_source)
@@ -180,7 +176,8 @@ def _materializations(
     http_stats: HttpStats,
     rows_in_tables: dict,
     discards: dict,
-    window_metadata: dict[str, dict[str, Any]],
+    window: Window | None,
+    window_counts: dict[str, WindowRowCounter],
 ) -> Iterator[dg.MaterializeResult]:
     """A materialization per loaded resource: its table, rows, pages and the source's budget;
     and one log line per source (each event is a write to Dagster's event log)."""
@@ -200,9 +197,12 @@ def _materializations(
             f"{fetched['pages_fetched']} pages; {table['dagster/table_name']} holds "
             f"{rows_in_tables[resource_name].rows} rows"
         )
+        if window:
+            counter = window_counts.get(resource_name)
+            table |= window.metadata(counter.counts if counter else None)
         results.append(dg.MaterializeResult(
             asset_key=translator.asset_key(resource_name),
-            metadata={**table, **fetched, **window_metadata.get(resource_name, {}), **shared},
+            metadata={**table, **fetched, **shared},
         ))
     context.log.info(f"{source.name}: {len(lines)} tables loaded\n" + "\n".join(lines))
     yield from results

@@ -3,6 +3,7 @@ when to load it; and what a resource gets from the source's defaults."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import cached_property
 from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
@@ -98,29 +99,33 @@ class SourceConfig(StrictModel):
         """Whether every run returns every row the API has: no incremental cursor on the
         resource or an ancestor (a child of an incremental parent is asked about changed
         parents only), and no page cap."""
-        spec: ResourceSpec | None = resource
-        while spec is not None:
+        for spec in self.lineage(resource):
             paginator = self.paginator(spec)
             if spec.endpoint.incremental or getattr(paginator, "maximum_page", None) or getattr(
                 paginator, "maximum_offset", None
             ):
                 return False
-            spec = self.resource(spec.parent) if spec.parent else None
         return True
+
+    def lineage(self, resource: ResourceSpec) -> Iterator[ResourceSpec]:
+        """The resource, then its parent, its parent's parent, up to a top-level resource."""
+        spec: ResourceSpec | None = resource
+        while spec is not None:
+            yield spec
+            spec = self.resource(spec.parent) if spec.parent else None
 
     def windowable(self, resource: ResourceSpec) -> bool:
         """Whether the API can be asked for a time window of the resource: it or an ancestor
         has an incremental cursor (a child is asked about the parents in the window)."""
-        spec: ResourceSpec | None = resource
-        while spec is not None:
-            if spec.endpoint.incremental:
-                return True
-            spec = self.resource(spec.parent) if spec.parent else None
-        return False
+        return any(spec.endpoint.incremental for spec in self.lineage(resource))
 
     def windowed_resources(self) -> list[ResourceSpec]:
         """The resources loadable by window: none unless the config declares `backfill`."""
         return [r for r in self.resources if self.windowable(r)] if self.backfill else []
+
+    def loaded_resources(self, windows: bool) -> list[ResourceSpec]:
+        """What a run loads: every resource, or for a backfill window the windowed ones."""
+        return self.windowed_resources() if windows else self.resources
 
     def marks_deleted(self, resource: ResourceSpec) -> bool:
         if resource.mark_deleted is not None:

@@ -108,7 +108,7 @@ def _classify(error: requests.RequestException) -> str:
 def check_connection(
     config: SourceConfig, api: SourceApi, timeout_seconds: float = 10.0
 ) -> ConnectionResult:
-    missing = [env for field, env in config.auth.env.items() if not getattr(api, field)]
+    missing = api.missing_secrets(config)
     if missing:
         return ConnectionResult(config.name, "missing_secret", detail=f"{', '.join(missing)} not set")
     try:

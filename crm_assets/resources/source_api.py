@@ -3,15 +3,11 @@ resource holding one entry per source."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import dagster as dg
-from dlt.sources import DltSource
 from pydantic import TypeAdapter
 
 from crm_assets.config import MaxConcurrency, RateLimitSpec, SourceConfig, validate_base_url
 from crm_assets.request_budget import RequestBudget
-from crm_assets.source_builder import build_source
 
 
 def env_var_if_set(name: str) -> dg.EnvVar | None:
@@ -50,9 +46,13 @@ class SourceApi(dg.Config):
         settings["base_url"] = settings["base_url"] or config.base_url
         return cls(**settings)
 
+    def missing_secrets(self, config: SourceConfig) -> list[str]:
+        """The env vars of the source's secrets that were unset when the code location loaded."""
+        return [env for field, env in config.auth.env.items() if not getattr(self, field)]
+
     def secrets(self, config: SourceConfig) -> dict[str, str]:
         """The source's secret values by auth field; a failure naming the unset env vars."""
-        missing = [env for field, env in config.auth.env.items() if not getattr(self, field)]
+        missing = self.missing_secrets(config)
         if missing:
             raise dg.Failure(
                 f"{config.name}: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
@@ -83,13 +83,6 @@ class SourceApi(dg.Config):
             return validate_base_url(self.base_url)
         except ValueError as error:
             raise dg.Failure(f"{config.name}: {config.base_url_env}: {error}") from None
-
-    def build_source(
-        self, config: SourceConfig, session: Any = None, pii_hash_key: str | None = None
-    ) -> DltSource:
-        return build_source(
-            config, self.validated_base_url(config), self.secrets(config), session, pii_hash_key
-        )
 
 
 class SourceApisResource(dg.ConfigurableResource):

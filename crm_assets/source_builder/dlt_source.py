@@ -38,7 +38,7 @@ def build_source(
         parallelized=True,
     )
     digest = hasher(pii_hash_key) if pii_hash_key else None
-    for resource in config.windowed_resources() if window else config.resources:
+    for resource in config.loaded_resources(windows=window is not None):
         policy = config.pii_policy(resource)
         if policy:
             source.resources[resource.name].add_map(row_policy(policy, digest))
@@ -51,11 +51,10 @@ def placeholder_source(config: SourceConfig, windows: bool = False) -> DltSource
     request, no config resolution, ~8x faster to load. Runs build the real source from the
     API resource; tests assert both hold the same resources and that every valid config
     builds in dlt."""
-    resources = config.windowed_resources() if windows else config.resources
     return DltSource(
         dlt.Schema(config.name),
         config.name,
-        [dlt.resource([], name=resource.name) for resource in resources],
+        [dlt.resource([], name=resource.name) for resource in config.loaded_resources(windows)],
     )
 
 

@@ -120,7 +120,7 @@ def rest_api_config(
     """dlt's RESTAPIConfig for the source, with the given base URL and secret values; for a
     backfill `window`, of its windowed resources, each asked for that window."""
     resources: list[Any] = []
-    for resource in config.windowed_resources() if window else config.resources:
+    for resource in config.loaded_resources(windows=window is not None):
         resource_config, helpers = _resource_config(config, resource, window)
         resources.extend(helpers)
         resources.append(resource_config)
