@@ -132,7 +132,11 @@ def build_source_assets(
         window_counts = _count_rows_by_window(source, dlt_source, window) if window else {}
         dlt_source = _selected(context, dlt_source)
         masks = secret_forms([*secrets.values(), pii_hash_key])
-        with destination.exclusive_pipeline(source.name) as pipeline, redacted_logs(masks):
+        with (
+            destination.exclusive_pipeline(source.name) as pipeline,
+            budget.carried_over(destination.sends_file(source.name)),
+            redacted_logs(masks),
+        ):
             try:
                 rows_in_tables, discards = run_in_steps(
                     pipeline, dlt_source, destination, budget, full_refresh, contracts,

@@ -180,3 +180,19 @@ def test_a_window_refused_again_after_its_pause_cuts_the_budget_to_what_was_admi
     assert budget.window.capacity == 5
     assert budget.metadata()["source_lowest_budget_per_window"] == 4
 
+
+
+def test_back_to_back_runs_of_a_source_share_the_apis_window(tmp_path: Path):
+    """A run that spent its window leaves it to the next run of the source (a window backfill
+    after the nightly load): the next one waits for the window, as the API would make it."""
+    sends, limit = tmp_path / "lead_crm.sends.json", RateLimitSpec(requests=5, per_seconds=1)
+    first = RequestBudget("lead_crm", limit, 8)
+    with first.carried_over(sends):
+        for _ in range(5):
+            first.acquire()
+            first.release(_answer(200))
+    second = RequestBudget("lead_crm", limit, 8)
+    with second.carried_over(sends):
+        second.acquire()
+        second.release(_answer(200))
+    assert second.metadata()["source_longest_wait_for_budget_seconds"] >= 0.9

@@ -31,10 +31,14 @@ under one lock, and splitting them would spread that lock over modules.
 from __future__ import annotations
 
 import bisect
+import json
 import math
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -270,6 +274,33 @@ class RequestBudget:
 
     def _tell(self, message: str) -> None:
         dg.get_dagster_logger().warning(f"{self.source}: {message}")
+
+    @contextmanager
+    def carried_over(self, sends_file: Path) -> Iterator[None]:
+        """The previous run of the source (runs of a source take turns) counts in this run's
+        window, and this run in the next's: back-to-back runs, windows and nightly, share the
+        API's window instead of each starting an empty one. Send times cross processes as
+        epoch seconds."""
+        if self.window is not None and sends_file.exists():
+            try:
+                earlier = json.loads(sends_file.read_text())
+            except ValueError:
+                earlier = []  # a run killed while writing it: nothing to carry over
+            offset = time.monotonic() - time.time()
+            with self._turn:
+                for sent in sorted(earlier):
+                    self.window.record(sent + offset)
+        try:
+            yield
+        finally:
+            if self.window is not None:
+                offset = time.time() - time.monotonic()
+                with self._turn:
+                    self.window.wait(time.monotonic())  # drops sends past the window
+                    recent = [sent + offset for sent in self.window.sent_times()]
+                partial = sends_file.with_suffix(".partial")
+                partial.write_text(json.dumps(recent))
+                partial.replace(sends_file)
 
     # The session's adapter calls these around every attempt (source_builder/http_session.py).
     def sending(self, request: Any) -> None:

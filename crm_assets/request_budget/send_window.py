@@ -34,6 +34,10 @@ class SendWindow:
     def record(self, now: float) -> None:
         self._sent.append(now)
 
+    def sent_times(self) -> list[float]:
+        """The sends still in the window (as of the last `wait`), oldest first."""
+        return list(self._sent)
+
     def cut_to(self, capacity: int) -> bool:
         """Lower the capacity to `capacity` (not below the floor); True if it changed."""
         lowered = max(min(capacity, self.capacity), self.floor)

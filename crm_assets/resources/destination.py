@@ -112,6 +112,11 @@ class DestinationResource(dg.ConfigurableResource):
         with _file_lock(Path(self.pipelines_dir).resolve() / f"{source_name}.lock"):
             yield self.pipeline(source_name)
 
+    def sends_file(self, source_name: str) -> Path:
+        """Where a run of the source leaves its last window's send times for the next run,
+        which holds `exclusive_pipeline` after it (`RequestBudget.carried_over`)."""
+        return Path(self.pipelines_dir).resolve() / f"{source_name}.sends.json"
+
     @contextmanager
     def exclusive_connection(self) -> Iterator[None]:
         """Held while a step connects to the destination. A DuckDB file takes one process at
