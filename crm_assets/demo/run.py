@@ -98,7 +98,7 @@ class RunProgress:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m crm_assets.demo", description=__doc__)
     parser.add_argument("--records", type=int, default=20_000, help="rows over all resources")
     args = parser.parse_args()
     configs = load_source_configs(CONFIGS_DIR)
@@ -130,7 +130,3 @@ def main() -> None:
     print(f"\nmaterialized {sum(len(c.resources) for c in configs)} assets in {elapsed:.1f} s "
           f"into {duckdb_path}")
     print_row_counts(duckdb_path, [config.name for config in configs])
-
-
-if __name__ == "__main__":
-    main()

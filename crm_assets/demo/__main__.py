@@ -1,0 +1,3 @@
+from crm_assets.demo.run import main
+
+main()
