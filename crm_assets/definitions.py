@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import dagster as dg
 
 from crm_assets.assets import build_source_assets
 from crm_assets.checks import build_source_checks
-from crm_assets.config import CONFIGS_DIR, load_source_configs
+from crm_assets.config import load_source_configs
 from crm_assets.connection_check.definitions import connection_check_job, connection_check_sensor
 from crm_assets.executors import executor_from_env
+from crm_assets.project_files import configs_dir as configured_configs_dir
 from crm_assets.resources import (
     AlertWebhookResource,
     DestinationResource,
@@ -23,7 +23,7 @@ from crm_assets.sensors import catch_up_sensor, run_failure_alert_sensor
 
 
 def build_definitions(configs_dir: Path | None = None) -> dg.Definitions:
-    configs_dir = configs_dir or Path(os.environ.get("CRM_CONFIGS_DIR", CONFIGS_DIR))
+    configs_dir = configs_dir or configured_configs_dir()
     configs = load_source_configs(configs_dir)
     destination_name = DestinationResource.configured_name()
     pipelines_dir = DestinationResource.configured_pipelines_dir()

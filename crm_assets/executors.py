@@ -4,15 +4,16 @@ or `dagster-celery` workers on any number of machines (`celery`)."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import dagster as dg
 import yaml
 
+from crm_assets.project_files import celery_yaml
+
 EXECUTOR_ENV = "CRM_EXECUTOR"
 # What `dagster-celery worker start -y celery.yaml` reads: the workers and the runs that send
-# them steps take their broker and Celery settings from this one file.
-CELERY_YAML = Path(__file__).resolve().parent.parent / "celery.yaml"
+# them steps take their broker and Celery settings from this one file, `$CRM_CELERY_YAML` over
+# the shipped celery.yaml (the package's copy, or the checkout's: project_files).
 
 
 # Imported once by the forkserver, before it forks a process per step: the code location, and
@@ -44,7 +45,7 @@ def celery_executor(destination_name: str) -> dg.ExecutorDefinition:
             f"{EXECUTOR_ENV}=celery runs steps on other machines, which cannot share a DuckDB "
             "file: set CRM_DESTINATION=postgres (or another database server)"
         )
-    config = yaml.safe_load(CELERY_YAML.read_text())["execution"]["config"]
+    config = yaml.safe_load(celery_yaml().read_text())["execution"]["config"]
     return dagster_celery_executor.configured(config, name="celery")
 
 

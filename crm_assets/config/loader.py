@@ -14,8 +14,9 @@ from pydantic import ValidationError
 from crm_assets.config.base import IDENTIFIER
 from crm_assets.config.source import SourceConfig
 
-# The shipped configs; `CRM_CONFIGS_DIR` points the code location and the CLIs elsewhere.
-CONFIGS_DIR = Path(__file__).resolve().parents[2] / "configs"
+# The shipped configs: the installed package's copy, or the checkout's configs/. The code
+# location and the CLIs read `CRM_CONFIGS_DIR` over them (project_files.configs_dir).
+from crm_assets.project_files import CONFIGS_DIR  # noqa: F401 (crm_assets.config exports it)
 
 _YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

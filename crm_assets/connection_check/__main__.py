@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from pathlib import Path
 
 import dagster as dg
 
-from crm_assets.config import CONFIGS_DIR, SourceConfig, load_source_configs
+from crm_assets.config import SourceConfig, load_source_configs
 from crm_assets.connection_check.probe import ConnectionResult, check_connection
+from crm_assets.project_files import configs_dir
 from crm_assets.resources import SourceApisResource
 
 
@@ -23,7 +22,7 @@ def check_from_env(config: SourceConfig, timeout_seconds: float) -> ConnectionRe
 
 
 def main(argv: list[str] | None = None) -> int:
-    configs = load_source_configs(Path(os.environ.get("CRM_CONFIGS_DIR", CONFIGS_DIR)))
+    configs = load_source_configs(configs_dir())
     names = [config.name for config in configs]
     parser = argparse.ArgumentParser(
         prog="python -m crm_assets.connection_check",
