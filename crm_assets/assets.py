@@ -11,11 +11,13 @@ from dagster_dlt import dlt_assets
 from dagster_dlt.constants import META_KEY_PIPELINE, META_KEY_SOURCE, META_KEY_TRANSLATOR
 from dlt.sources import DltSource
 
+from crm_assets.absent_rows import AbsentRowsPlan, confirmed_tables
 from crm_assets.config import SourceConfig
 from crm_assets.http_stats import HttpStats
 from crm_assets.load_failure import load_failure, violation_failure
 from crm_assets.load_steps import run_in_steps
 from crm_assets.materialization import LoadedSchema, run_metadata, table_metadata
+from crm_assets.read_volume import latest_materialization_metadata, read_volume_metadata
 from crm_assets.redaction import redacted_logs, secret_forms
 from crm_assets.request_budget import RequestBudget
 from crm_assets.resources import DestinationResource, PiiHashKeyResource, SourceApisResource
@@ -31,6 +33,9 @@ DLT_OBJECT_KEYS = (META_KEY_SOURCE, META_KEY_PIPELINE, META_KEY_TRANSLATOR)
 
 class LoadConfig(dg.Config):
     full_refresh: bool = False
+    # Tables (resource names, or "*") whose rows absent from this complete read are marked
+    # deleted or retired even past their max_deleted_share (`absent_rows.py`).
+    confirm_deletions: list[str] = []
 
 
 def source_pool(source_name: str) -> str:
@@ -90,7 +95,6 @@ def build_source_assets(
     Both kinds share the source's pool: one load of a source at a time, inside its budget,
     on one dlt pipeline."""
     translator = (WindowDltTranslator if windows else CrmDltTranslator)(source, destination_name)
-    mark_deleted = [r.name for r in source.resources if source.marks_deleted(r)]
     contracts = {resource.name: source.schema_contract(resource) for resource in source.resources}
 
     @dlt_assets(
@@ -130,6 +134,9 @@ def build_source_assets(
         )
         dlt_source = build_source(source, base_url, secrets, session, pii_hash_key, window)
         window_counts = _count_rows_by_window(source, dlt_source, window) if window else {}
+        absent_rows = AbsentRowsPlan.for_run(
+            source, dlt_source, confirmed_tables(config.confirm_deletions, context.run.tags)
+        )
         dlt_source = _selected(context, dlt_source)
         masks = secret_forms([*secrets.values(), pii_hash_key])
         with (
@@ -140,7 +147,7 @@ def build_source_assets(
             try:
                 rows_in_tables, discards = run_in_steps(
                     pipeline, dlt_source, destination, budget, full_refresh, contracts,
-                    mark_deleted,
+                    absent_rows,
                 )
             except dg.Failure:
                 raise  # already says what failed (the destination held by another process)
@@ -148,11 +155,11 @@ def build_source_assets(
                 # The chain holds URLs with query strings and headers (and a contract's
                 # violation, the offending row's keys): report, don't attach.
                 raise violation_failure(source.name, contracts, error) or load_failure(
-                    source.name, error, masks, http_stats.last_response
+                    source.name, error, masks
                 ) from None
             yield from _materializations(
                 context, source, translator, pipeline, dlt_source, budget, http_stats,
-                rows_in_tables, discards, window, window_counts,
+                rows_in_tables, discards, window, window_counts, full_refresh,
             )
 
     return without_dlt_objects(load_source)
@@ -182,11 +189,16 @@ def _materializations(
     discards: dict,
     window: Window | None,
     window_counts: dict[str, WindowRowCounter],
+    full_refresh: bool,
 ) -> Iterator[dg.MaterializeResult]:
-    """A materialization per loaded resource: its table, rows, pages and the source's budget;
-    and one log line per source (each event is a write to Dagster's event log)."""
+    """A materialization per loaded resource: its table, rows, pages and the source's budget,
+    and what its complete read returned beside the previous one's; one log line per source
+    (each event is a write to Dagster's event log), and one per table whose absent rows were
+    held."""
     shared = {**run_metadata(pipeline), **budget.metadata()}
     loaded = LoadedSchema.of(pipeline)
+    keys = {name: translator.asset_key(name) for name in dlt_source.selected_resources}
+    previous = {} if window else latest_materialization_metadata(context.instance, list(keys.values()))
     results, lines = [], []
     for resource_name in dlt_source.selected_resources:
         table = table_metadata(
@@ -204,8 +216,15 @@ def _materializations(
         if window:
             counter = window_counts.get(resource_name)
             table |= window.metadata(counter.counts if counter else None)
+        else:
+            complete = full_refresh or source.reads_completely(source.resource(resource_name))
+            rows_read = loaded.rows_normalized.get(resource_name, 0) if complete else None
+            table |= read_volume_metadata(rows_read, previous[keys[resource_name]])
+        absent = rows_in_tables[resource_name].absent
+        if absent and absent.held:
+            context.log.warning(f"{source.name}/{absent.log_line(resource_name)}")
         results.append(dg.MaterializeResult(
-            asset_key=translator.asset_key(resource_name),
+            asset_key=keys[resource_name],
             metadata={**table, **fetched, **shared},
         ))
     context.log.info(f"{source.name}: {len(lines)} tables loaded\n" + "\n".join(lines))

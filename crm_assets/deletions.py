@@ -1,4 +1,5 @@
-"""Deletions: rows that a complete, successful load no longer returned get `_crm_deleted_at`.
+"""Deletions: rows that a complete, successful load no longer returned get `_crm_deleted_at`
+(`absent_rows.mark_absent`).
 
 An API drops a deleted record from its lists; it sends no tombstone. dlt's `hard_delete` hint
 acts on rows that *arrive* flagged, so it cannot see a row that stopped arriving; what can is
@@ -38,21 +39,3 @@ def current_condition(columns: Collection[str]) -> str | None:
 def load_time(load_ids: Iterable[str]) -> datetime:
     """When the run's load package was made (a dlt load id is its Unix time)."""
     return datetime.fromtimestamp(max(float(load_id) for load_id in load_ids), timezone.utc)
-
-
-def mark_absent_rows(client: Any, tables: Iterable[str], load_ids: list[str]) -> dict[str, int]:
-    """Mark the rows of each table that the run's load did not write; only ever call it after
-    a load of those tables that read every page and succeeded. Returns the rows newly marked."""
-    marked: dict[str, int] = {}
-    if not load_ids:
-        return marked
-    others = ", ".join(["%s"] * len(load_ids))
-    for table in tables:
-        rows = client.execute_sql(
-            f"update {client.make_qualified_table_name(table)} set {DELETED_AT} = %s "
-            f"where {DELETED_AT} is null and {LOAD_ID} not in ({others}) returning 1",
-            load_time(load_ids),
-            *load_ids,
-        )
-        marked[table] = len(rows or [])
-    return marked

@@ -1,4 +1,5 @@
-"""Counts what a run fetched over HTTP, per resource: pages, bytes and retried responses."""
+"""Counts what a run fetched over HTTP, per resource: pages, bytes and retried responses (a 429,
+a 5xx, or a 2xx that is not data)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,6 @@ class HttpStats:
         self.pages: Counter[str] = Counter()
         self.bytes: Counter[str] = Counter()
         self.retries: Counter[str] = Counter()
-        self.last_response: str | None = None
         self._lock = threading.Lock()
 
     def _resources_at(self, url: str) -> list[str]:
@@ -39,18 +39,13 @@ class HttpStats:
     def sending(self, request: Any) -> None:
         pass
 
-    def answered(self, response: Any | None) -> None:
+    def answered(self, response: Any | None, is_data: bool = True) -> None:
         if response is not None:
-            self.record(response)
+            self.record(response, is_data)
 
-    def record(self, response: Any) -> None:
-        retried = response.status_code in DEFAULT_RETRY_STATUS
-        content_type = response.headers.get("Content-Type", "no content type")
+    def record(self, response: Any, is_data: bool = True) -> None:
+        retried = response.status_code in DEFAULT_RETRY_STATUS or (response.ok and not is_data)
         with self._lock:
-            self.last_response = (
-                f"{response.request.method} {urlparse(response.url).path} answered "
-                f"HTTP {response.status_code} ({content_type})"
-            )
             for resource in self._resources_at(response.url):
                 if retried:
                     self.retries[resource] += 1

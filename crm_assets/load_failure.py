@@ -4,14 +4,19 @@ chain holds URLs and headers, a contract violation the offending row)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
-from urllib.parse import urlparse
+from urllib.parse import parse_qsl, urlparse
 
 import dagster as dg
 import requests
 
 from crm_assets.dlt_types import dlt_type_of
 from crm_assets.redaction import redact
+from crm_assets.source_builder import NotDataAnswer
+
+# Query parameters that may carry a credential whatever their value: never shown.
+SECRET_PARAM = re.compile(r"key|token|secret|pass|auth|sig", re.IGNORECASE)
 
 
 def error_chain(error: BaseException | None) -> Iterator[BaseException]:
@@ -22,12 +27,10 @@ def error_chain(error: BaseException | None) -> Iterator[BaseException]:
         error = error.__cause__ or error.__context__
 
 
-def load_failure(
-    source: str, error: BaseException, secrets: list[str], last_response: str | None = None
-) -> dg.Failure:
+def load_failure(source: str, error: BaseException, secrets: list[str]) -> dg.Failure:
     """`source/resource: GET /path answered HTTP 401 ... (HTTPError)`: what failed and where,
-    with the URL's path only and no secret; the cause's class and status go in metadata.
-    `last_response` names the request behind an error that carries none (a non-JSON body)."""
+    with the URL's path only and no secret; the cause's class and status go in metadata. An
+    answer that was not data names its page and what came back (secrets masked)."""
     chain = list(error_chain(error))
     resource = next(
         (
@@ -37,7 +40,11 @@ def load_failure(
         ),
         None,
     )
+    not_data = next((e for e in chain if isinstance(e, NotDataAnswer)), None)
+    resource = resource or (not_data.resource if not_data else None)
     where = f"{source}/{resource}" if resource else source
+    if not_data is not None:
+        return _not_data_failure(where, source, resource, not_data, secrets)
     http_error = next(
         (e for e in chain if isinstance(e, requests.HTTPError) and e.response is not None), None
     )
@@ -54,9 +61,40 @@ def load_failure(
             "after the configured retries"
         )
     else:
-        context = f"; last response: {last_response}" if last_response else ""
-        description = f"{where}: {type(cause).__name__}: {redact(str(cause), secrets)}{context}"
+        description = f"{where}: {type(cause).__name__}: {redact(str(cause), secrets)}"
     return dg.Failure(description=description[:2000], metadata=metadata)
+
+
+def page_of(url: str, secrets: list[str]) -> str:
+    """The request's path and paging parameters, without any parameter that may hold a
+    credential."""
+    parsed = urlparse(url)
+    shown = [
+        f"{name}={value}"
+        for name, value in parse_qsl(parsed.query)
+        if not SECRET_PARAM.search(name) and value not in secrets
+    ]
+    return parsed.path + ("?" + "&".join(shown) if shown else "")
+
+
+def _not_data_failure(
+    where: str, source: str, resource: str | None, error: NotDataAnswer, secrets: list[str]
+) -> dg.Failure:
+    page = page_of(error.url, secrets)
+    body = redact(error.body_start, secrets).replace("\n", " ")
+    metadata: dict[str, str | int] = {
+        "error_class": type(error).__name__, "source": source, "page": page,
+        "http_status": error.response.status_code,
+    }
+    if resource:
+        metadata["resource"] = resource
+    return dg.Failure(
+        description=(
+            f"{where}: GET {page} answered HTTP {error.response.status_code} that is not data "
+            f"({error.reason}), after the configured retries; it began: {body}"
+        )[:2000],
+        metadata=metadata,
+    )
 
 
 def violation_failure(

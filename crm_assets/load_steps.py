@@ -3,13 +3,11 @@ needs: the destination's connection for state restore and load, nothing while fe
 
 from __future__ import annotations
 
-from collections.abc import Collection
-
 import dlt
 from dlt.sources import DltSource
 
+from crm_assets.absent_rows import AbsentRowsPlan
 from crm_assets.contract_enforcement import DiscardCounter, contracts_for_run
-from crm_assets.deletions import mark_absent_rows
 from crm_assets.materialization import TableRows, row_counts
 from crm_assets.request_budget import RequestBudget
 from crm_assets.resources import DestinationResource
@@ -22,14 +20,15 @@ def run_in_steps(
     budget: RequestBudget,
     full_refresh: bool,
     contracts: dict[str, dict[str, str]],
-    mark_deleted: Collection[str] = (),
+    absent_rows: AbsentRowsPlan,
 ) -> tuple[dict[str, TableRows], dict[str, DiscardCounter]]:
     """dlt's `pipeline.run`, step by step, so that only the steps that connect to the
     destination take a turn at it (`exclusive_connection`): sources fetch at the same time,
     even into one DuckDB file. Like dagster-dlt, start from the state kept in the destination
     (local state may belong to an unfinished run or another machine); the schema contracts
-    apply to the schema restored from there. Once the load has succeeded, the `mark_deleted`
-    tables mark the rows it did not return. Returns rows per table and discard counters."""
+    apply to the schema restored from there. Once the load has succeeded, the tables read
+    completely mark deleted or retire the rows it did not return (`absent_rows`). Returns rows
+    per table and discard counters."""
     pipeline.drop()
     with destination.exclusive_connection():
         pipeline.sync_destination()
@@ -46,13 +45,13 @@ def run_in_steps(
     with destination.exclusive_connection(), destination.load_credentials() as credentials:
         load_info = pipeline.load(credentials=credentials)
         load_info.raise_on_failed_jobs()
-        # Any failed page failed the extract above, so this load read every page of each of
-        # its resources. A resource that answered no row at all is likelier a broken API than
-        # every record deleted: it marks nothing.
-        complete = [t for t in mark_deleted if t in source.selected_resources and normalized.get(t)]
+        # Any failed page, or answer that was not data, failed the extract above: this load
+        # read every page of each of its resources.
         with pipeline.sql_client() as client:
-            marked = mark_absent_rows(client, complete, load_info.loads_ids)
+            settled = absent_rows.settle(
+                client, source.selected_resources, normalized, load_info.loads_ids
+            )
         counts = row_counts(pipeline, list(source.selected_resources))
-    for table, rows in marked.items():
-        counts[table].marked_deleted = rows
+    for table, absent in settled.items():
+        counts[table].absent = absent
     return counts, discards

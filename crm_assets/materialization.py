@@ -5,7 +5,7 @@ paths) and nothing Dagster cannot display."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import dlt
@@ -14,16 +14,20 @@ from crm_assets.deletions import DELETED_AT
 from crm_assets.pii import PII_LABEL, describe_policy, landing_place
 from crm_assets.row_counts import count_rows
 
+if TYPE_CHECKING:
+    from crm_assets.absent_rows import AbsentRows
+
 
 @dataclass
 class TableRows:
     """`rows`: every row in the table, so every version of a history table and the rows marked
     deleted too; `current`: the rows the API still has, where the table keeps others (None
-    where it keeps none); `marked_deleted`: rows this run marked deleted."""
+    where it keeps none); `absent`: the current rows this run's complete read did not return,
+    and how many of them it marked deleted or retired (None where the table tracks none)."""
 
     rows: int = 0
     current: int | None = None
-    marked_deleted: int = 0
+    absent: AbsentRows | None = None
 
 
 def row_counts(pipeline: dlt.Pipeline, tables: list[str]) -> dict[str, TableRows]:
@@ -130,8 +134,11 @@ def table_metadata(
         if rows_in_table.current is not None
         else {}
     )
+    absent = rows_in_table.absent
     if DELETED_AT in loaded.columns(table):
-        current["rows_marked_deleted"] = dg.MetadataValue.int(rows_in_table.marked_deleted)
+        current["rows_marked_deleted"] = dg.MetadataValue.int(absent.settled if absent else 0)
+    if absent:
+        current |= absent.metadata()
     return {
         "dagster/table_name": f"{loaded.dataset_name}.{table}",
         "dagster/row_count": dg.MetadataValue.int(rows_in_table.rows),

@@ -35,7 +35,8 @@ def test_rows_the_api_stopped_listing_are_marked_but_never_by_a_failed_or_partia
     sandbox: Sandbox, instance: dg.DagsterInstance, destination: Path | str,
     fast_retry_configs: Path,
 ):
-    sandbox.volume.overrides["deal_crm.contacts"] = 5
+    # Two deletions in twenty rows: ordinary churn, inside max_deleted_share.
+    sandbox.volume.overrides["deal_crm.contacts"] = 20
     both = f'{CONTACTS} or key:"deal_crm/users"'
     assert materialize(instance, both, fast_retry_configs).success
     deleted = {"deal_crm.contacts": [2, 4], "deal_crm.users": [1]}
@@ -53,21 +54,21 @@ def test_rows_the_api_stopped_listing_are_marked_but_never_by_a_failed_or_partia
     marked = _marked(destination, "contacts")
     assert set(marked) == {2, 4} and len(set(marked.values())) == 1
     assert _marked(destination, "users") == {}
-    assert _shown(result) == (5, 3, 2)
-    assert query(destination, "select count(*) from deal_crm.contacts")[0][0] == 5
+    assert _shown(result) == (20, 18, 2)
+    assert query(destination, "select count(*) from deal_crm.contacts")[0][0] == 20
 
     # A record that comes back loses its mark; nothing else changes.
     sandbox.delete("deal_crm.contacts", [])
     sandbox.delete("deal_crm.contacts", [4])
     result = materialize(instance, CONTACTS, fast_retry_configs)
     assert set(_marked(destination, "contacts")) == {4}
-    assert _shown(result) == (5, 4, 0)
+    assert _shown(result) == (20, 19, 0)
 
-    # An answer with no row at all is likelier a broken API than five deletions.
-    sandbox.delete("deal_crm.contacts", [1, 2, 3, 5])
+    # An answer with no row at all is likelier a broken API than every record deleted.
+    sandbox.delete("deal_crm.contacts", list(range(1, 21)))
     result = materialize(instance, CONTACTS, fast_retry_configs)
     assert set(_marked(destination, "contacts")) == {4}
-    assert _shown(result) == (5, 4, 0)
+    assert _shown(result) == (20, 19, 0)
 
 
 def test_the_weekly_full_refresh_removes_rows_deleted_behind_an_incremental_cursor(

@@ -74,7 +74,9 @@ def test_5xx_backoff_is_exponential_with_factor_2(
         (Fault(path="/v1/lead", kind="status", status=503, times=4),
          "lead_crm/lead: GET /lead_crm/v1/lead answered HTTP 503 Service Unavailable (HTTPError)"),
         (Fault(path="/v1/lead", kind="garbage", times=4),
-         "last response: GET /lead_crm/v1/lead answered HTTP 200 (application/json)"),
+         "lead_crm/lead: GET /lead_crm/v1/lead?updated_after=2000-01-01T00:00:00Z&offset=0"
+         "&limit=100 answered HTTP 200 that is not data (the body is not JSON), after the "
+         "configured retries; it began: <html>upstream proxy error</html>"),
     ],
     ids=["429", "503", "garbage"],
 )

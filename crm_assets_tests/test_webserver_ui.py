@@ -94,7 +94,7 @@ def test_graphql_lists_assets_groups_lineage_checks_jobs_schedules_and_sensors(
     edges = sum(len(node["dependencyKeys"]) for node in nodes)
     assert edges == sum(1 for c in configs for r in [*c.resources, *c.windowed_resources()] if r.parent)
     assert {check["name"] for check in by_key["lead_crm/account"]["assetChecksOrError"]["checks"]} == {
-        "primary_key_unique", "has_rows", "schema_drift",
+        "primary_key_unique", "has_rows", "schema_drift", "row_volume",
     }
 
     repository = graphql(
@@ -169,7 +169,7 @@ def test_chromium_renders_the_asset_graph_and_an_assets_checks_tab(webserver: st
         page.screenshot(path=tmp_path / "asset_graph.png")
 
         page.goto(f"{webserver}/assets/lead_crm/account?view=checks")
-        for check in ("primary_key_unique", "has_rows", "schema_drift"):
+        for check in ("primary_key_unique", "has_rows", "schema_drift", "row_volume"):
             expect(page.get_by_text(check).first).to_be_visible(timeout=60_000)
         page.screenshot(path=tmp_path / "account_checks.png")
         browser.close()

@@ -2,30 +2,34 @@
 
 import json
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 import dagster as dg
 import dlt
 
+from crm_assets.checks.deletions_held import check_deletions_held
 from crm_assets.checks.has_rows import check_has_rows
 from crm_assets.checks.primary_key import check_primary_key
 from crm_assets.checks.reader import TableReader
+from crm_assets.checks.row_volume import check_row_volume
 from crm_assets.checks.schema_drift import check_schema_drift
-from crm_assets.checks.specs import HAS_ROWS, PRIMARY_KEY, SCHEMA_DRIFT
+from crm_assets.checks.specs import (
+    DELETIONS_HELD,
+    HAS_ROWS,
+    PRIMARY_KEY,
+    ROW_VOLUME,
+    SCHEMA_DRIFT,
+)
 from crm_assets.config import SourceConfig
+from crm_assets.read_volume import latest_materialization_metadata
+
+# The checks that read the asset's latest materialization, not only its table.
+READ_MATERIALIZATION = {SCHEMA_DRIFT, ROW_VOLUME, DELETIONS_HELD}
 
 
-def discarded_columns(
-    instance: dg.DagsterInstance, assets: Iterable[dg.AssetKey]
-) -> dict[dg.AssetKey, list[str]]:
-    """What the schema contract kept out of each asset's latest materialization, read from
-    the instance in one query."""
-    discarded = {}
-    for record in instance.get_asset_records(list(assets)):
-        event = record.asset_entry.last_materialization
-        materialization = event.asset_materialization if event else None
-        entry = materialization.metadata.get("columns_discarded") if materialization else None
-        discarded[record.asset_entry.asset_key] = json.loads(entry.value) if entry else []
-    return discarded
+def _discarded(latest: dict[str, Any]) -> list[str]:
+    entry = latest.get("columns_discarded")
+    return json.loads(entry.value) if entry else []
 
 
 def evaluate_checks(
@@ -35,13 +39,14 @@ def evaluate_checks(
     instance: dg.DagsterInstance,
 ) -> Iterator[dg.AssetCheckResult]:
     """The selected checks of one source, over one connection to its dataset, after the
-    run's loads (or alone); schema_drift reads what the contract kept out of each asset's
-    latest materialization."""
+    run's loads (or alone); schema_drift, row_volume and deletions_held read each asset's
+    latest materialization (what the contract kept out, the complete reads' rows, the absent
+    rows held)."""
     check_keys = sorted(check_keys, key=str)
     if not check_keys:
         return
-    kept_out = discarded_columns(
-        instance, {key.asset_key for key in check_keys if key.name == SCHEMA_DRIFT}
+    latest = latest_materialization_metadata(
+        instance, sorted({k.asset_key for k in check_keys if k.name in READ_MATERIALIZATION}, key=str)
     )
     with pipeline.sql_client() as client:
         reader = TableReader(client, pipeline)
@@ -51,7 +56,13 @@ def evaluate_checks(
                 PRIMARY_KEY: lambda: check_primary_key(reader, config, resource),
                 HAS_ROWS: lambda: check_has_rows(reader, resource),
                 SCHEMA_DRIFT: lambda: check_schema_drift(
-                    reader, resource, kept_out.get(check_key.asset_key, [])
+                    reader, resource, _discarded(latest.get(check_key.asset_key, {}))
+                ),
+                ROW_VOLUME: lambda: check_row_volume(
+                    latest.get(check_key.asset_key, {}), config.max_row_drop(resource)
+                ),
+                DELETIONS_HELD: lambda: check_deletions_held(
+                    latest.get(check_key.asset_key, {}), resource.name
                 ),
             }[check_key.name]()
             yield dg.AssetCheckResult(

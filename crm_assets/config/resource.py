@@ -14,6 +14,15 @@ from crm_assets.pii import PiiPolicy
 from crm_assets.schema_contract import SchemaContractSpec
 
 WriteDisposition = Literal["merge", "append", "replace"]
+Share = Annotated[float, Field(gt=0, le=1)]
+
+# A complete read that would mark deleted (or retire from a history) more than this share of a
+# table's current rows marks none until confirmed (README: Deletions). A CRM loses a fraction of
+# a percent of a table on a night; a quarter gone at once is likelier a read that came up short.
+DEFAULT_MAX_DELETED_SHARE = 0.25
+# The row_volume check warns when a complete read returns fewer rows than the previous complete
+# read by more than this share.
+DEFAULT_MAX_ROW_DROP = 0.3
 
 
 class ResourceDefaults(StrictModel):
@@ -22,6 +31,8 @@ class ResourceDefaults(StrictModel):
     # Mark rows a complete, successful load no longer returned (`deletions.py`); from the
     # defaults it applies to the resources read completely, the others cannot see deletions.
     mark_deleted: StrictBool | None = None
+    max_deleted_share: Share = DEFAULT_MAX_DELETED_SHARE
+    max_row_drop: Share = DEFAULT_MAX_ROW_DROP
     endpoint: EndpointDefaults = EndpointDefaults()
     # Source-wide defaults; a resource's own `pii` overrides them path by path, its own
     # `schema_contract` entity by entity (crm_assets/pii.py, crm_assets/schema_contract.py).
@@ -41,6 +52,8 @@ class ResourceSpec(StrictModel):
     # Keep every version of a row (dlt's scd2 merge): `history.py`.
     history: StrictBool = False
     mark_deleted: StrictBool | None = None
+    max_deleted_share: Share | None = None
+    max_row_drop: Share | None = None
     pii: PiiPolicy | None = None
     schema_contract: SchemaContractSpec | None = None
 

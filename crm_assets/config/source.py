@@ -137,6 +137,17 @@ class SourceConfig(StrictModel):
             and self.write_disposition(resource) == "merge"
         )
 
+    def tracks_absent_rows(self, resource: ResourceSpec) -> bool:
+        """Whether a complete read settles the rows it did not return: marks them deleted, or
+        retires them from the history (`absent_rows.py`)."""
+        return self.marks_deleted(resource) or (resource.history and self.reads_completely(resource))
+
+    def max_deleted_share(self, resource: ResourceSpec) -> float:
+        return resource.max_deleted_share or self.resource_defaults.max_deleted_share
+
+    def max_row_drop(self, resource: ResourceSpec) -> float:
+        return resource.max_row_drop or self.resource_defaults.max_row_drop
+
     def cannot_see_deletions(self) -> list[ResourceSpec]:
         """The resources only a full refresh brings deletions to."""
         return [r for r in self.resources if not self.reads_completely(r)]

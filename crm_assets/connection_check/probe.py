@@ -19,7 +19,7 @@ from dlt.sources.rest_api.utils import join_url
 from crm_assets.config import OffsetPaginator, RetryPolicy, SourceConfig
 from crm_assets.redaction import redact, redacted_logs, secret_forms
 from crm_assets.resources import SourceApi
-from crm_assets.source_builder import dlt_auth, http_session, is_not_json_document
+from crm_assets.source_builder import NotDataAnswer, dlt_auth, http_session
 
 REACHABLE = "reachable"
 STATUS_BY_HTTP_CODE = {401: "unauthorized", 403: "forbidden", 404: "not_found", 429: "rate_limited"}
@@ -128,6 +128,11 @@ def check_connection(
     with redacted_logs(masks):
         try:
             response = session.get(url, params=params, auth=create_auth(dlt_auth(config.auth, secrets)))
+        except NotDataAnswer as error:
+            latency = round((time.perf_counter() - started) * 1000, 1)
+            status_code = error.response.status_code
+            detail = f"the answer is not data: {error.reason}"
+            return ConnectionResult(config.name, "http_error", request, latency, status_code, detail=detail)
         except requests.RequestException as error:
             latency = round((time.perf_counter() - started) * 1000, 1)
             # requests wraps urllib3's retry error, whose reason says what happened.
@@ -137,8 +142,6 @@ def check_connection(
     latency = round((time.perf_counter() - started) * 1000, 1)
     status = REACHABLE if response.ok else STATUS_BY_HTTP_CODE.get(response.status_code, "http_error")
     detail = "" if response.ok else f"{response.status_code} {response.reason}"
-    if response.ok and is_not_json_document(response, None):
-        status, detail = "http_error", "the answer is not a JSON document"
     return ConnectionResult(
         config.name, status, request, latency, response.status_code, _rate_limit(response), detail
     )

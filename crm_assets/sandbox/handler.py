@@ -106,7 +106,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
     def _answer(
         self, route: Route, match: Any, path: str, query: dict[str, str], headers: dict[str, str]
     ) -> None:
-        fault = self.sandbox.take_fault(path)
+        fault = self.sandbox.take_fault(path, query)
         if fault and act_out(fault, self):
             return
         try:
@@ -114,6 +114,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
             page = serve_page(route, self.sandbox.volume, query, match, self_url)
         except LookupError:
             return self.send_json(404, {"error": "no such entity"})
+        if fault:
+            page = fault.reshape(page, route.resource.endpoint.data_selector)
         self.sandbox.stats.count_page(route.key, page.rows)
         if page.link_next:
             headers = {**headers, "Link": f'<{page.link_next}>; rel="next"'}

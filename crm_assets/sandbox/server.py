@@ -90,10 +90,10 @@ class Sandbox:
         with self._lock:
             self.faults.append(fault)
 
-    def take_fault(self, path: str) -> Fault | None:
+    def take_fault(self, path: str, query: dict[str, str]) -> Fault | None:
         with self._lock:
             for fault in self.faults:
-                if fault.times > 0 and fault.path in path:
+                if fault.times > 0 and fault.matches(path, query):
                     fault.times -= 1
                     return fault
         return None

@@ -78,7 +78,7 @@ def _resource_config(
     config = resource.model_dump(
         exclude={
             "description", "for_each", "can_be_empty", "history", "mark_deleted", "pii",
-            "schema_contract",
+            "schema_contract", "max_deleted_share", "max_row_drop",
         },
         exclude_none=True,
     )
@@ -128,7 +128,10 @@ def rest_api_config(
         "client": {"base_url": base_url, "auth": dlt_auth(config.auth, secrets), "session": session},
         "resource_defaults": {
             **config.resource_defaults.model_dump(
-                exclude_none=True, exclude={"endpoint", "mark_deleted", "pii", "schema_contract"}
+                exclude_none=True, exclude={
+                    "endpoint", "mark_deleted", "pii", "schema_contract", "max_deleted_share",
+                    "max_row_drop",
+                },
             ),
             "endpoint": _endpoint_config(config.resource_defaults.endpoint),
         },
