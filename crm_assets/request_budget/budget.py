@@ -306,7 +306,7 @@ class RequestBudget:
     def sending(self, request: Any) -> None:
         self.acquire()
 
-    def answered(self, response: Any | None) -> None:
+    def answered(self, response: Any | None, is_data: bool = True) -> None:
         self.release(response)
 
     def metadata(self) -> dict[str, Any]:
