@@ -218,7 +218,7 @@ def _materializations(
             table |= window.metadata(counter.counts if counter else None)
         else:
             complete = full_refresh or source.reads_completely(source.resource(resource_name))
-            rows_read = loaded.rows_normalized.get(resource_name, 0) if complete else None
+            rows_read = loaded.rows_read.get(resource_name, 0) if complete else None
             table |= read_volume_metadata(rows_read, previous[keys[resource_name]])
         absent = rows_in_tables[resource_name].absent
         if absent and absent.held:

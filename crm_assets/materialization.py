@@ -63,14 +63,25 @@ class LoadedSchema:
     dataset_name: str
     schema: dlt.Schema | None
     rows_normalized: dict[str, int]
+    # Rows each table's resource yielded, as dlt's extract counted them: what a read returned.
+    # (dlt 1.31's csv writer overcounts normalized rows: 3,101 for 250 rows into Postgres.)
+    rows_read: dict[str, int]
 
     @classmethod
     def of(cls, pipeline: dlt.Pipeline) -> LoadedSchema:
-        normalized = pipeline.last_trace.last_normalize_info if pipeline.last_trace else None
+        trace = pipeline.last_trace
+        normalized = trace.last_normalize_info if trace else None
+        extracted = trace.last_extract_info if trace else None
+        rows_read: dict[str, int] = {}
+        for package in (extracted.metrics.values() if extracted else []):
+            for step in package:
+                for table, metrics in step["table_metrics"].items():
+                    rows_read[table] = rows_read.get(table, 0) + metrics.items_count
         return cls(
             dataset_name=pipeline.dataset_name,
             schema=pipeline.default_schema if pipeline.default_schema_name else None,
             rows_normalized=dict(normalized.row_counts) if normalized else {},
+            rows_read=rows_read,
         )
 
     def columns(self, table: str) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Faults scripted per path (and query), and how a request acts one out: a status (429 with
 Retry-After, 5xx), a slow answer, a connection reset or a body cut mid-way, a 2xx body that is
-not JSON; and 200s that are JSON but not data: an error envelope, the list's place holding an
-object, or a page of no rows in the middle of a list (its Link to the next page kept)."""
+not JSON (an HTML page, a document that does not parse); and 200s that are JSON but not data:
+an error envelope, the list's place holding an object, or a page of no rows in the middle of a
+list (its Link to the next page kept)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ class Fault:
     every `name=value` of `query`, `&`-separated: `page=2`) with this fault."""
 
     path: str
-    # status | slow | reset | truncate | garbage | envelope | shape | empty
+    # status | slow | reset | truncate | garbage | unparseable | envelope | shape | empty
     kind: str = "status"
     status: int = 503
     times: int = 1
@@ -69,6 +70,8 @@ def act_out(fault: Fault, handler: SandboxHandler) -> bool:
         handler.send_json(fault.status, {"error": "injected fault"}, headers)
     elif fault.kind == "garbage":
         handler.send_body(200, b"<html>upstream proxy error</html>")
+    elif fault.kind == "unparseable":
+        handler.send_body(200, b'{"data": [{"id": 1, "name": "half a document"')
     elif fault.kind in ("reset", "truncate"):
         body = b'{"data": [{"id": 1, "name": "cut'
         handler.send_response(200)
