@@ -50,7 +50,7 @@ def test_dg_list_defs_lists_every_asset_check_job_schedule_and_sensor(tmp_path: 
     assert result.returncode == 0, result.stderr[-3000:]
     listed = json.loads(result.stdout)
     assert {kind: len(items) for kind, items in listed.items() if kind != "resources"} == {
-        "assets": 90 + 11, "asset_checks": 270, "jobs": 6, "schedules": 8, "sensors": 7,
+        "assets": 90 + 11, "asset_checks": 378, "jobs": 6, "schedules": 8, "sensors": 7,
     }
 
 
