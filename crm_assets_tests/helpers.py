@@ -11,12 +11,12 @@ import duckdb
 
 from crm_assets.config import SourceConfig
 from crm_assets.definitions import build_definitions
-from crm_assets.deletions import current_condition
+from crm_assets.table_rules.deletions import current_condition
 from crm_assets.resources import AlertWebhookResource
-from crm_assets.row_counts import connect, count_rows, data_tables, open_dataset
+from crm_assets.load.row_counts import connect, count_rows, data_tables, open_dataset
 from crm_assets.sandbox.api import DEFAULT_PAGE_SIZE, expected_rows
 from crm_assets.sandbox.server import Sandbox
-from crm_assets.windows import NIGHTLY_SELECTION
+from crm_assets.defs.windows import NIGHTLY_SELECTION
 
 
 def materialize(

@@ -16,12 +16,12 @@ import dagster as dg
 import pytest
 import redis
 
-from crm_assets.assets import source_pool
-from crm_assets.checks import source_check_specs
+from crm_assets.defs.assets import source_pool
+from crm_assets.defs.checks import source_check_specs
 from crm_assets.config import SourceConfig
 from crm_assets.sandbox.server import Sandbox
 from crm_assets.sandbox.traffic import Latency, Traffic
-from crm_assets.windows import NIGHTLY_SELECTION
+from crm_assets.defs.windows import NIGHTLY_SELECTION
 from crm_assets_tests.celery_cluster import (
     BIN,
     Cluster,

@@ -22,8 +22,8 @@ from crm_assets.request_budget import RequestBudget, seconds_from_now
 from crm_assets.sandbox.faults import Fault
 from crm_assets.sandbox.server import Sandbox
 from crm_assets.sandbox.traffic import Latency, Traffic
-from crm_assets.source_builder import http_session
-from crm_assets.windows import NIGHTLY_SELECTION
+from crm_assets.extract import http_session
+from crm_assets.defs.windows import NIGHTLY_SELECTION
 from crm_assets_tests.helpers import assert_tables_exact, materialization_metadata, materialize
 
 REPO = Path(__file__).resolve().parent.parent

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from crm_assets.config import CONFIGS_DIR, ConfigError, SourceConfig, load_source_configs
-from crm_assets.source_builder import build_source, placeholder_source
+from crm_assets.extract import build_source, placeholder_source
 
 LEAD_CRM = yaml.safe_load((CONFIGS_DIR / "lead_crm.yaml").read_text())
 TRACEBACK_MARKERS = ("Traceback", 'File "', "site-packages")

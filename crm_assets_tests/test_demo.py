@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from crm_assets.checks import source_check_specs
+from crm_assets.defs.checks import source_check_specs
 from crm_assets.config import SourceConfig
 
 

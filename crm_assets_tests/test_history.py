@@ -11,7 +11,7 @@ import pytest
 
 from crm_assets.config import SourceConfig
 from crm_assets.sandbox.server import Sandbox
-from crm_assets.source_builder import build_source
+from crm_assets.extract import build_source
 from crm_assets_tests.helpers import (
     execute,
     materialization_metadata,

@@ -421,7 +421,7 @@ def test_the_wheel_holds_the_product_and_its_configs_and_nothing_else(build: Bui
         } == {name: path.read_bytes() for name, path in shipped.items()}
         assert sorted(name for name in names if name.startswith("crm_assets/_project/")) == \
             sorted(f"crm_assets/_project/{name}" for name in shipped)
-        assert "crm_assets = crm_assets.dlt_settings" in wheel.read(
+        assert "crm_assets = crm_assets.project_files.dlt_settings" in wheel.read(
             "crm_assets-0.1.0.dist-info/entry_points.txt").decode()
     # Every module of the product: a new subpackage missing from pyproject.toml's list fails.
     product = {

@@ -12,7 +12,7 @@ import dagster as dg
 import psycopg2
 import pytest
 
-from crm_assets.checks import source_check_specs
+from crm_assets.defs.checks import source_check_specs
 from crm_assets.config import SourceConfig
 from crm_assets.definitions import build_definitions
 from crm_assets.sandbox.server import Sandbox

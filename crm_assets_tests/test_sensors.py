@@ -11,7 +11,7 @@ import pytest
 from crm_assets.config import SourceConfig
 from crm_assets.definitions import build_definitions
 from crm_assets.sandbox.server import Sandbox
-from crm_assets.sensors import catch_up_sensor
+from crm_assets.defs.sensors import catch_up_sensor
 from crm_assets_tests.helpers import alert_on_failed_run, materialize
 
 LEAD_KEYS = {dg.AssetKey(["lead_crm", name]) for name in ("account", "contact", "lead", "opportunity")}

@@ -10,8 +10,8 @@ from pydantic import Field, StrictBool, field_validator, model_validator
 from crm_assets.config.base import IDENTIFIER, StrictModel
 from crm_assets.config.endpoint import Endpoint, EndpointDefaults
 from crm_assets.config.placeholders import ForEach, check_path_placeholders, parent_of
-from crm_assets.pii import PiiPolicy
-from crm_assets.schema_contract import SchemaContractSpec
+from crm_assets.table_rules.pii import PiiPolicy
+from crm_assets.table_rules.schema_contract import SchemaContractSpec
 
 WriteDisposition = Literal["merge", "append", "replace"]
 Share = Annotated[float, Field(gt=0, le=1)]
@@ -28,14 +28,14 @@ DEFAULT_MAX_ROW_DROP = 0.3
 class ResourceDefaults(StrictModel):
     primary_key: str | list[str] | None = None
     write_disposition: WriteDisposition | None = None
-    # Mark rows a complete, successful load no longer returned (`deletions.py`); from the
+    # Mark rows a complete, successful load no longer returned (`table_rules/absent_rows.py`); from the
     # defaults it applies to the resources read completely, the others cannot see deletions.
     mark_deleted: StrictBool | None = None
     max_deleted_share: Share = DEFAULT_MAX_DELETED_SHARE
     max_row_drop: Share = DEFAULT_MAX_ROW_DROP
     endpoint: EndpointDefaults = EndpointDefaults()
     # Source-wide defaults; a resource's own `pii` overrides them path by path, its own
-    # `schema_contract` entity by entity (crm_assets/pii.py, crm_assets/schema_contract.py).
+    # `schema_contract` entity by entity (crm_assets/table_rules/pii.py, schema_contract.py).
     pii: PiiPolicy = {}
     schema_contract: SchemaContractSpec | None = None
 
@@ -49,7 +49,7 @@ class ResourceSpec(StrictModel):
     include_from_parent: list[str] | None = None
     for_each: ForEach | None = None
     can_be_empty: bool = False
-    # Keep every version of a row (dlt's scd2 merge): `history.py`.
+    # Keep every version of a row (dlt's scd2 merge): `table_rules/history.py`.
     history: StrictBool = False
     mark_deleted: StrictBool | None = None
     max_deleted_share: Share | None = None

@@ -18,8 +18,8 @@ from crm_assets.config.request_policy import MaxConcurrency, RateLimitSpec, Retr
 from crm_assets.config.resource import ResourceDefaults, ResourceSpec
 from crm_assets.config.schedule import ScheduleSpec
 from crm_assets.config.source_checks import check_source
-from crm_assets.pii import effective_policy
-from crm_assets.schema_contract import effective_contract
+from crm_assets.table_rules.pii import effective_policy
+from crm_assets.table_rules.schema_contract import effective_contract
 
 
 def validate_base_url(url: str) -> str:
@@ -51,7 +51,7 @@ class SourceConfig(StrictModel):
     # Dagster's freshness policies take windows of a minute or more.
     freshness_hours: Annotated[float, Field(ge=1 / 60, le=24 * 366)] = 26
     # Time windows its incremental resources (and their children) can be loaded for, as the
-    # partitions of `<source>/windows/<resource>` assets (`crm_assets/windows.py`).
+    # partitions of `<source>/windows/<resource>` assets (`crm_assets/defs/windows.py`).
     backfill: BackfillSpec | None = None
     resource_defaults: ResourceDefaults = ResourceDefaults()
     resources: Annotated[list[ResourceSpec], Field(min_length=1)]
@@ -139,7 +139,7 @@ class SourceConfig(StrictModel):
 
     def tracks_absent_rows(self, resource: ResourceSpec) -> bool:
         """Whether a complete read settles the rows it did not return: marks them deleted, or
-        retires them from the history (`absent_rows.py`)."""
+        retires them from the history (`table_rules/absent_rows.py`)."""
         return self.marks_deleted(resource) or (resource.history and self.reads_completely(resource))
 
     def max_deleted_share(self, resource: ResourceSpec) -> float:

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from crm_assets.config.placeholders import PARENT_REFERENCE
-from crm_assets.pii import parse_path
+from crm_assets.table_rules.pii import parse_path
 
 if TYPE_CHECKING:
     from crm_assets.config.resource import ResourceSpec

@@ -10,7 +10,7 @@ import dagster as dg
 from crm_assets.config import SourceConfig
 from crm_assets.connection_check.probe import check_connection
 from crm_assets.resources import SourceApisResource
-from crm_assets.schedules import automation_default_status
+from crm_assets.defs.schedules import automation_default_status
 
 CONNECTION_CHECK_JOB = "connection_check"
 OP_SUFFIX = "_connection_check"

@@ -302,7 +302,7 @@ class RequestBudget:
                 partial.write_text(json.dumps(recent))
                 partial.replace(sends_file)
 
-    # The session's adapter calls these around every attempt (source_builder/http_session.py).
+    # The session's adapter calls these around every attempt (extract/http_session.py).
     def sending(self, request: Any) -> None:
         self.acquire()
 

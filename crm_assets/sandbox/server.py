@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from crm_assets.config import RateLimitSpec, SourceConfig, load_source_configs
-from crm_assets.pii import HASH_KEY_ENV
+from crm_assets.table_rules.pii import HASH_KEY_ENV
 from crm_assets.sandbox.auth import sandbox_secrets
 from crm_assets.sandbox.counters import Stats
 from crm_assets.sandbox.faults import Fault

@@ -1,0 +1,147 @@
+"""Maps each dlt resource of a source to its Dagster asset spec."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import dagster as dg
+from dagster_dlt import DagsterDltTranslator
+from dagster_dlt.translator import DltResourceTranslatorData
+
+from crm_assets.config import ResourceSpec, SourceConfig
+from crm_assets.table_rules.pii import PII_LABEL, describe_policy
+from crm_assets.table_rules.schema_contract import EVOLVE
+from crm_assets.defs.windows import LOAD_TAG, window_asset_key, windows_group
+
+
+def describe_endpoint(config: SourceConfig, resource: ResourceSpec) -> str:
+    """How the rows are fetched, without the host (no links, nothing environment-specific)."""
+    endpoint = resource.endpoint
+    paginator = config.paginator(resource)
+    text = f"GET {endpoint.path}"
+    if endpoint.data_selector:
+        text += f", rows at {endpoint.data_selector}"
+    if paginator:
+        text += f", paginated by {paginator.type}"
+    if resource.for_each:
+        text += f", once per {resource.for_each.key} in {resource.for_each.values}"
+    if resource.parent:
+        text += f", once per {resource.parent} row"
+    return text
+
+
+def resource_asset_key(source_name: str, resource_name: str) -> dg.AssetKey:
+    return dg.AssetKey([source_name, resource_name])
+
+
+@dataclass
+class CrmDltTranslator(DagsterDltTranslator):
+    """Key `<source>/<resource>`, group `<source>`, deps: the parent resource's asset or none.
+
+    dagster-dlt's default would key assets `dlt_<source>_<resource>` and give each one a phantom
+    upstream asset; here lineage is only what the API really has: a child path needs its parent.
+    """
+
+    config: SourceConfig
+    destination_name: str
+
+    def asset_key(self, resource_name: str) -> dg.AssetKey:
+        return resource_asset_key(self.config.name, resource_name)
+
+    def get_asset_spec(self, data: DltResourceTranslatorData) -> dg.AssetSpec:
+        config = self.config
+        resource = config.resource(data.resource.name)
+        # The catalog previews the first line: what this resource is, then where it comes from.
+        summary = resource.description or resource.name.replace("_", " ").capitalize()
+        description = (
+            f"{summary}: {describe_endpoint(config, resource)}.\n\n"
+            f"From {config.name}: {config.description}"
+        )
+        pii = config.pii_policy(resource)
+        contract = config.schema_contract(resource)
+        # Before any run, the policies are visible and searchable: a tag names what happens
+        # to personal data (catalog filter `crm/pii`), metadata lists each path.
+        governance: dict[str, str] = {}
+        if pii:
+            governance["pii"] = describe_policy(pii)
+        if contract != EVOLVE:
+            governance["schema_contract"] = ", ".join(f"{k}: {v}" for k, v in contract.items())
+        pii_tag = "-".join(sorted({PII_LABEL[action] for action in pii.values()}))
+        # The destination is the project's configuration (kinds and storage kind below), not
+        # the definition-time pipeline's: that is a reference without one.
+        return (
+            super()
+            .get_asset_spec(DltResourceTranslatorData(resource=data.resource, pipeline=None))
+            .replace_attributes(
+                key=self.asset_key(resource.name),
+                group_name=config.name,
+                deps=[self.asset_key(resource.parent)] if resource.parent else [],
+                description=description,
+                owners=config.owners,
+                kinds={"dlt", self.destination_name},
+                tags={
+                    "crm/source": config.name,
+                    "crm/auth": config.auth.type,
+                    LOAD_TAG: "nightly",
+                    **({"crm/pii": pii_tag} if pii_tag else {}),
+                },
+                freshness_policy=dg.FreshnessPolicy.time_window(
+                    fail_window=timedelta(hours=config.freshness_hours)
+                ),
+            )
+            .merge_attributes(
+                metadata={
+                    "endpoint": describe_endpoint(config, resource),
+                    "dagster/storage_kind": self.destination_name,
+                    "dagster/table_name": f"{config.name}.{resource.name}",
+                    "backfill_windows": self.windows_of(resource),
+                    **governance,
+                }
+            )
+        )
+
+    def windows_of(self, resource: ResourceSpec) -> str:
+        """Where the resource's backfill windows are, or why it has none."""
+        if not self.config.windowable(resource):
+            return (
+                "none: its API has no modification-time filter (no incremental cursor on it or "
+                "a parent), so every run reads it whole"
+            )
+        if not self.config.backfill:
+            return f"none: declare `backfill` in configs/{self.config.name}.yaml"
+        return window_asset_key(self.config.name, resource.name).to_user_string()
+
+
+@dataclass
+class WindowDltTranslator(CrmDltTranslator):
+    """The same resources as time-window assets: key `<source>/windows/<resource>`, group
+    `<source>_windows`, partitioned by the source's `backfill` grain; a child's window depends
+    on its parent's. They write the nightly asset's table; its checks and freshness stay
+    there."""
+
+    def asset_key(self, resource_name: str) -> dg.AssetKey:
+        return window_asset_key(self.config.name, resource_name)
+
+    def get_asset_spec(self, data: DltResourceTranslatorData) -> dg.AssetSpec:
+        config = self.config
+        resource = config.resource(data.resource.name)
+        nightly = super().get_asset_spec(data)
+        incremental = resource.endpoint.incremental
+        cursor = (
+            f"rows whose {incremental.cursor_path} falls in the window"
+            if incremental
+            else f"rows of the {resource.parent} in the window"
+        )
+        return nightly.replace_attributes(
+            group_name=windows_group(config.name),
+            description=(
+                f"Backfill windows of {resource_asset_key(config.name, resource.name).to_user_string()}"
+                f" ({config.backfill.grain}ly partitions): each loads the {cursor} again into "
+                f"{config.name}.{resource.name}, merged by primary key; the nightly cursor stays "
+                f"where it is.\n\n{nightly.description}"
+            ),
+            tags={**nightly.tags, LOAD_TAG: "window"},
+            freshness_policy=None,
+            metadata={k: v for k, v in nightly.metadata.items() if k != "backfill_windows"},
+        )

@@ -1,0 +1,57 @@
+"""A source's load, dlt's `pipeline.run` taken step by step so each step holds only what it
+needs: the destination's connection for state restore and load, nothing while fetching."""
+
+from __future__ import annotations
+
+import dlt
+from dlt.sources import DltSource
+
+from crm_assets.table_rules.absent_rows import AbsentRowsPlan
+from crm_assets.table_rules.contract_enforcement import DiscardCounter, contracts_for_run
+from crm_assets.load.materialization import TableRows, row_counts
+from crm_assets.request_budget import RequestBudget
+from crm_assets.resources import DestinationResource
+
+
+def run_in_steps(
+    pipeline: dlt.Pipeline,
+    source: DltSource,
+    destination: DestinationResource,
+    budget: RequestBudget,
+    full_refresh: bool,
+    contracts: dict[str, dict[str, str]],
+    absent_rows: AbsentRowsPlan,
+) -> tuple[dict[str, TableRows], dict[str, DiscardCounter]]:
+    """dlt's `pipeline.run`, step by step, so that only the steps that connect to the
+    destination take a turn at it (`exclusive_connection`): sources fetch at the same time,
+    even into one DuckDB file. Like dagster-dlt, start from the state kept in the destination
+    (local state may belong to an unfinished run or another machine); the schema contracts
+    apply to the schema restored from there. Once the load has succeeded, the tables read
+    completely mark deleted or retire the rows it did not return (`absent_rows`). Returns rows
+    per table and discard counters."""
+    pipeline.drop()
+    with destination.exclusive_connection():
+        pipeline.sync_destination()
+    discards = contracts_for_run(pipeline, source, contracts, full_refresh)
+    pipeline.extract(
+        source,
+        # Twice the requests that may be in flight: a thread sleeping out a retry's backoff
+        # (a 429's Retry-After) leaves its slot to a spare one instead of idling it.
+        workers=2 * budget.max_concurrency,
+        refresh="drop_resources" if full_refresh else None,
+        loader_file_format=destination.loader_file_format,
+    )
+    normalized = pipeline.normalize().row_counts
+    with destination.exclusive_connection(), destination.load_credentials() as credentials:
+        load_info = pipeline.load(credentials=credentials)
+        load_info.raise_on_failed_jobs()
+        # Any failed page, or answer that was not data, failed the extract above: this load
+        # read every page of each of its resources.
+        with pipeline.sql_client() as client:
+            settled = absent_rows.settle(
+                client, source.selected_resources, normalized, load_info.loads_ids
+            )
+        counts = row_counts(pipeline, list(source.selected_resources))
+    for table, absent in settled.items():
+        counts[table].absent = absent
+    return counts, discards
