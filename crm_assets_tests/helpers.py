@@ -16,7 +16,7 @@ from crm_assets.resources import AlertWebhookResource
 from crm_assets.load.row_counts import connect, count_rows, data_tables, open_dataset
 from crm_assets.sandbox.api import DEFAULT_PAGE_SIZE, expected_rows
 from crm_assets.sandbox.server import Sandbox
-from crm_assets.defs.windows import NIGHTLY_SELECTION
+from crm_assets.defs.names import NIGHTLY_SELECTION
 
 
 def materialize(

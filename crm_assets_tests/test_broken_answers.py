@@ -15,7 +15,7 @@ import pytest
 from crm_assets.config import SourceConfig
 from crm_assets.sandbox.faults import Fault
 from crm_assets.sandbox.server import Sandbox
-from crm_assets.defs.windows import NIGHTLY_SELECTION
+from crm_assets.defs.names import NIGHTLY_SELECTION
 from crm_assets_tests.helpers import (
     assert_tables_exact,
     materialization_metadata,

@@ -23,7 +23,7 @@ from crm_assets.sandbox.faults import Fault
 from crm_assets.sandbox.server import Sandbox
 from crm_assets.sandbox.traffic import Latency, Traffic
 from crm_assets.extract import http_session
-from crm_assets.defs.windows import NIGHTLY_SELECTION
+from crm_assets.defs.names import NIGHTLY_SELECTION
 from crm_assets_tests.helpers import assert_tables_exact, materialization_metadata, materialize
 
 REPO = Path(__file__).resolve().parent.parent

@@ -12,7 +12,7 @@ import pytest
 
 from crm_assets.config import SourceConfig
 from crm_assets.definitions import build_definitions
-from crm_assets.defs.windows import NIGHTLY_SELECTION
+from crm_assets.defs.names import NIGHTLY_SELECTION
 
 
 def test_one_asset_per_resource_keyed_source_slash_resource_and_one_per_window(

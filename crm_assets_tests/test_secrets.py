@@ -20,7 +20,7 @@ from crm_assets.load.redaction import secret_forms
 from crm_assets.sandbox.faults import Fault
 from crm_assets.sandbox.server import Sandbox
 from crm_assets.sandbox.volume import Volume
-from crm_assets.defs.windows import NIGHTLY_SELECTION
+from crm_assets.defs.names import NIGHTLY_SELECTION
 from crm_assets_tests.helpers import expected_counts, files_containing, table_counts
 
 REPO = Path(__file__).resolve().parent.parent

@@ -10,10 +10,9 @@ import dagster as dg
 from crm_assets.config import SourceConfig
 from crm_assets.connection_check.probe import check_connection
 from crm_assets.resources import SourceApisResource
+from crm_assets.defs import names
 from crm_assets.defs.schedules import automation_default_status
 
-CONNECTION_CHECK_JOB = "connection_check"
-OP_SUFFIX = "_connection_check"
 
 
 class ConnectionCheckConfig(dg.Config):
@@ -22,7 +21,7 @@ class ConnectionCheckConfig(dg.Config):
 
 def connection_check_op(source: SourceConfig) -> dg.OpDefinition:
     @dg.op(
-        name=f"{source.name}{OP_SUFFIX}",
+        name=names.connection_check_step(source.name),
         out=dg.Out(dg.Nothing),
         description=f"One authenticated request to {source.name}: reachable, credentials "
         "accepted, latency, rate-limit headroom.",
@@ -47,10 +46,10 @@ def connection_check_job(configs: list[SourceConfig]) -> dg.JobDefinition:
 
     # In one process: each op is one request, a process per op would cost more than it.
     @dg.job(
-        name=CONNECTION_CHECK_JOB,
+        name=names.CONNECTION_CHECK_JOB,
         executor_def=dg.in_process_executor,
         description="Whether each API answers and accepts its credentials; loads nothing.",
-        tags={"crm/trigger": "connection_check"},
+        tags={names.TRIGGER_TAG: "connection_check"},
     )
     def connection_check() -> None:
         for op in ops:
@@ -61,7 +60,7 @@ def connection_check_job(configs: list[SourceConfig]) -> dg.JobDefinition:
 
 def connection_check_sensor(job: dg.JobDefinition) -> dg.SensorDefinition:
     @dg.sensor(
-        name="connection_check_hourly",
+        name=names.CONNECTION_CHECK_SENSOR,
         job=job,
         minimum_interval_seconds=3600,
         default_status=dg.DefaultSensorStatus(automation_default_status().value),

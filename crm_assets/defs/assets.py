@@ -21,10 +21,10 @@ from crm_assets.load.read_volume import latest_materialization_metadata, read_vo
 from crm_assets.load.redaction import redacted_logs, secret_forms
 from crm_assets.request_budget import RequestBudget
 from crm_assets.resources import DestinationResource, PiiHashKeyResource, SourceApisResource
-from crm_assets.defs.schedules import FULL_REFRESH_TAG
+from crm_assets.defs import names
 from crm_assets.extract import build_source, http_session, placeholder_source, pipeline_reference
 from crm_assets.defs.translator import CrmDltTranslator, WindowDltTranslator
-from crm_assets.defs.windows import Window, WindowRowCounter, window_partitions, windows_group
+from crm_assets.defs.windows import Window, WindowRowCounter, window_partitions
 
 # What `dlt_assets` puts in every spec for dagster-dlt's `DagsterDltResource.run`, which these
 # assets do not use (they run dlt step by step): the asset page would list them as objects.
@@ -36,11 +36,6 @@ class LoadConfig(dg.Config):
     # Tables (resource names, or "*") whose rows absent from this complete read are marked
     # deleted or retired even past their max_deleted_share (`table_rules/absent_rows.py`).
     confirm_deletions: list[str] = []
-
-
-def source_pool(source_name: str) -> str:
-    """The pool a source's load and check steps hold a slot of: one at a time per source."""
-    return f"crm_source/{source_name}"
 
 
 def _without_dlt_object_keys(metadata: Mapping[str, Any]) -> dict[str, Any]:
@@ -82,7 +77,7 @@ def _selected(context: dg.AssetExecutionContext, source: DltSource) -> DltSource
     """The dlt resources behind the selected assets (key `[source, (windows,) resource]`)."""
     if not context.is_subset:
         return source
-    return source.with_resources(*(key.path[-1] for key in context.selected_asset_keys))
+    return source.with_resources(*(names.resource_of(key) for key in context.selected_asset_keys))
 
 
 def build_source_assets(
@@ -100,10 +95,10 @@ def build_source_assets(
     @dlt_assets(
         dlt_source=placeholder_source(source, windows),
         dlt_pipeline=pipeline_reference(source.name, pipelines_dir),
-        name=windows_group(source.name) if windows else source.name,
+        name=names.windows_step(source.name) if windows else names.load_step(source.name),
         dagster_dlt_translator=translator,
         partitions_def=window_partitions(source.backfill) if windows else None,
-        pool=source_pool(source.name),
+        pool=names.pool(source.name),
     )
     def load_source(
         context: dg.AssetExecutionContext,
@@ -121,7 +116,7 @@ def build_source_assets(
         pii_hash_key = pii.validated_key(source) if source.hashes_pii else None
         window = Window.of(context) if windows else None
         full_refresh = (
-            config.full_refresh or context.run.tags.get(FULL_REFRESH_TAG, "").lower() == "true"
+            config.full_refresh or context.run.tags.get(names.FULL_REFRESH_TAG, "").lower() == "true"
         )
         if window and full_refresh:
             raise dg.Failure(
@@ -209,7 +204,7 @@ def _materializations(
             table |= discards[resource_name].metadata(loaded)
         fetched = http_stats.metadata(resource_name)
         lines.append(
-            f"{source.name}/{resource_name}: {table['rows_loaded'].value} rows loaded from "
+            f"{keys[resource_name].to_user_string()}: {table['rows_loaded'].value} rows loaded from "
             f"{fetched['pages_fetched']} pages; {table['dagster/table_name']} holds "
             f"{rows_in_tables[resource_name].rows} rows"
         )

@@ -4,13 +4,11 @@ cron and timezone from the source's config."""
 from __future__ import annotations
 
 import dagster as dg
+
 from crm_assets.config import SourceConfig
-from crm_assets.defs.translator import resource_asset_key
+from crm_assets.defs import names
 
 AUTOMATION_STATUS_ENV = "CRM_AUTOMATION_DEFAULT_STATUS"
-# A run tagged crm/full_refresh=true, or configured with full_refresh, drops the selected
-# resources' tables and incremental cursors first, then loads everything again.
-FULL_REFRESH_TAG = "crm/full_refresh"
 
 
 def automation_default_status() -> dg.DefaultScheduleStatus:
@@ -19,24 +17,20 @@ def automation_default_status() -> dg.DefaultScheduleStatus:
     return dg.DefaultScheduleStatus(status)
 
 
-def source_job_name(config: SourceConfig) -> str:
-    return f"{config.name}_job"
-
-
 def source_job(config: SourceConfig):  # noqa: ANN201 (its class is not public)
     """Resolved against the assets by Definitions; schedules and sensors name it."""
     return dg.define_asset_job(
-        name=source_job_name(config),
-        selection=dg.AssetSelection.groups(config.name),
+        name=names.job(config.name),
+        selection=dg.AssetSelection.groups(names.group(config.name)),
         description=f"Load every resource of {config.name}, then run its asset checks.",
-        tags={"crm/source": config.name},
+        tags={names.SOURCE_TAG: config.name},
     )
 
 
 def source_schedule(config: SourceConfig) -> dg.ScheduleDefinition:
     return dg.ScheduleDefinition(
-        name=f"{config.name}_schedule",
-        job_name=source_job_name(config),
+        name=names.schedule(config.name),
+        job_name=names.job(config.name),
         cron_schedule=config.schedule.cron,
         execution_timezone=config.schedule.timezone,
         default_status=automation_default_status(),
@@ -52,12 +46,13 @@ def full_refresh_schedule(config: SourceConfig) -> dg.ScheduleDefinition | None:
     spec = config.full_refresh_schedule
     if spec is None:
         return None
-    keys = [resource_asset_key(config.name, r.name) for r in config.cannot_see_deletions()]
-    listed = ", ".join(key.path[-1] for key in keys)
+    resources = [r.name for r in config.cannot_see_deletions()]
+    keys = [names.asset_key(config.name, resource) for resource in resources]
+    listed = ", ".join(resources)
 
     @dg.schedule(
-        name=f"{config.name}_full_refresh_schedule",
-        job_name=source_job_name(config),
+        name=names.full_refresh_schedule(config.name),
+        job_name=names.job(config.name),
         cron_schedule=spec.cron,
         execution_timezone=spec.timezone,
         default_status=automation_default_status(),
@@ -67,7 +62,8 @@ def full_refresh_schedule(config: SourceConfig) -> dg.ScheduleDefinition | None:
     def full_refresh(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
         return dg.RunRequest(
             asset_selection=keys,
-            tags={"crm/source": config.name, FULL_REFRESH_TAG: "true"},
+            # Drops the selected tables and incremental cursors first, then loads everything.
+            tags={names.SOURCE_TAG: config.name, names.FULL_REFRESH_TAG: "true"},
         )
 
     return full_refresh

@@ -9,13 +9,10 @@ from typing import Any
 
 import dagster as dg
 
-from crm_assets.defs.checks import CHECKS_SUFFIX
 from crm_assets.config import SourceConfig
-from crm_assets.connection_check.definitions import OP_SUFFIX as CONNECTION_CHECK_SUFFIX
+from crm_assets.defs import names
+from crm_assets.defs.schedules import automation_default_status
 from crm_assets.resources import AlertWebhookResource
-from crm_assets.defs.schedules import automation_default_status, source_job_name
-from crm_assets.defs.translator import resource_asset_key
-from crm_assets.defs.windows import WINDOWS
 
 
 def catch_up_sensor(
@@ -27,11 +24,11 @@ def catch_up_sensor(
     `clock` lets tests look at the instance from a later time."""
     window = timedelta(hours=config.freshness_hours)
     window_text = f"{config.freshness_hours:g} hours"
-    keys = [resource_asset_key(config.name, resource.name) for resource in config.resources]
+    keys = [names.asset_key(config.name, resource.name) for resource in config.resources]
 
     @dg.sensor(
-        name=f"{config.name}_catch_up",
-        job_name=source_job_name(config),
+        name=names.catch_up_sensor(config.name),
+        job_name=names.job(config.name),
         minimum_interval_seconds=300,
         default_status=dg.DefaultSensorStatus(automation_default_status().value),
         description=f"Re-loads {config.name} assets not materialized within {window_text}.",
@@ -56,7 +53,8 @@ def catch_up_sensor(
         return dg.SensorResult(
             run_requests=[
                 dg.RunRequest(
-                    asset_selection=stale, tags={"crm/source": config.name, "crm/trigger": "catch_up"}
+                    asset_selection=stale,
+                    tags={names.SOURCE_TAG: config.name, names.TRIGGER_TAG: "catch_up"},
                 )
             ],
             cursor=str(now),
@@ -78,27 +76,20 @@ def _error_class(event: dg.DagsterEvent) -> str | None:
     return error.cls_name if error is not None else None
 
 
-def _step_source(step_key: str) -> str:
-    """A source's steps: its load (`<source>`), its checks, its backfill windows, its
-    connection check."""
-    for suffix in (CONNECTION_CHECK_SUFFIX, CHECKS_SUFFIX, f"_{WINDOWS}"):
-        step_key = step_key.removesuffix(suffix)
-    return step_key
-
-
 def failure_report(context: dg.RunFailureSensorContext, sources: set[str]) -> dict[str, Any]:
     run = context.dagster_run
+    steps = names.StepNames(sources)
     failed_steps = {event.step_key: _error_class(event) for event in context.get_step_failure_events()}
-    failed_sources = sorted({_step_source(step) for step in failed_steps} & sources)
+    failed_sources = sorted({steps.source(step) for step in failed_steps} - {None})
     assets = sorted(
         key.to_user_string()
         for key in (run.asset_selection or [])
-        if key.path[0] in failed_sources
+        if names.source_of(key) in failed_sources
     )
     # A run of assets names them (all of a source's when it ran the whole job); a connection
     # check touches none.
     loaded = {
-        _step_source(step) for step in failed_steps if not step.endswith(CONNECTION_CHECK_SUFFIX)
+        steps.source(step) for step in failed_steps if steps.kind(step) != "connection_check"
     }
     return {
         "run_id": run.run_id,
@@ -113,7 +104,7 @@ def run_failure_alert_sensor(configs: list[SourceConfig]) -> dg.SensorDefinition
     sources = {config.name for config in configs}
 
     @dg.run_failure_sensor(
-        name="crm_run_failure_alert",
+        name=names.RUN_FAILURE_SENSOR,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Logs each failed run (source, assets, error class) and posts it to the "
         "alert webhook when CRM_ALERT_WEBHOOK_URL is set.",

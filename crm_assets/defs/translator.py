@@ -12,7 +12,7 @@ from dagster_dlt.translator import DltResourceTranslatorData
 from crm_assets.config import ResourceSpec, SourceConfig
 from crm_assets.table_rules.pii import PII_LABEL, describe_policy
 from crm_assets.table_rules.schema_contract import EVOLVE
-from crm_assets.defs.windows import LOAD_TAG, window_asset_key, windows_group
+from crm_assets.defs import names
 
 
 def describe_endpoint(config: SourceConfig, resource: ResourceSpec) -> str:
@@ -31,10 +31,6 @@ def describe_endpoint(config: SourceConfig, resource: ResourceSpec) -> str:
     return text
 
 
-def resource_asset_key(source_name: str, resource_name: str) -> dg.AssetKey:
-    return dg.AssetKey([source_name, resource_name])
-
-
 @dataclass
 class CrmDltTranslator(DagsterDltTranslator):
     """Key `<source>/<resource>`, group `<source>`, deps: the parent resource's asset or none.
@@ -47,7 +43,7 @@ class CrmDltTranslator(DagsterDltTranslator):
     destination_name: str
 
     def asset_key(self, resource_name: str) -> dg.AssetKey:
-        return resource_asset_key(self.config.name, resource_name)
+        return names.asset_key(self.config.name, resource_name)
 
     def get_asset_spec(self, data: DltResourceTranslatorData) -> dg.AssetSpec:
         config = self.config
@@ -75,16 +71,16 @@ class CrmDltTranslator(DagsterDltTranslator):
             .get_asset_spec(DltResourceTranslatorData(resource=data.resource, pipeline=None))
             .replace_attributes(
                 key=self.asset_key(resource.name),
-                group_name=config.name,
+                group_name=names.group(config.name),
                 deps=[self.asset_key(resource.parent)] if resource.parent else [],
                 description=description,
                 owners=config.owners,
                 kinds={"dlt", self.destination_name},
                 tags={
-                    "crm/source": config.name,
-                    "crm/auth": config.auth.type,
-                    LOAD_TAG: "nightly",
-                    **({"crm/pii": pii_tag} if pii_tag else {}),
+                    names.SOURCE_TAG: config.name,
+                    names.AUTH_TAG: config.auth.type,
+                    names.LOAD_TAG: names.NIGHTLY,
+                    **({names.PII_TAG: pii_tag} if pii_tag else {}),
                 },
                 freshness_policy=dg.FreshnessPolicy.time_window(
                     fail_window=timedelta(hours=config.freshness_hours)
@@ -110,7 +106,7 @@ class CrmDltTranslator(DagsterDltTranslator):
             )
         if not self.config.backfill:
             return f"none: declare `backfill` in configs/{self.config.name}.yaml"
-        return window_asset_key(self.config.name, resource.name).to_user_string()
+        return names.window_asset_key(self.config.name, resource.name).to_user_string()
 
 
 @dataclass
@@ -121,7 +117,7 @@ class WindowDltTranslator(CrmDltTranslator):
     there."""
 
     def asset_key(self, resource_name: str) -> dg.AssetKey:
-        return window_asset_key(self.config.name, resource_name)
+        return names.window_asset_key(self.config.name, resource_name)
 
     def get_asset_spec(self, data: DltResourceTranslatorData) -> dg.AssetSpec:
         config = self.config
@@ -134,14 +130,14 @@ class WindowDltTranslator(CrmDltTranslator):
             else f"rows of the {resource.parent} in the window"
         )
         return nightly.replace_attributes(
-            group_name=windows_group(config.name),
+            group_name=names.windows_group(config.name),
             description=(
-                f"Backfill windows of {resource_asset_key(config.name, resource.name).to_user_string()}"
+                f"Backfill windows of {names.asset_key(config.name, resource.name).to_user_string()}"
                 f" ({config.backfill.grain}ly partitions): each loads the {cursor} again into "
                 f"{config.name}.{resource.name}, merged by primary key; the nightly cursor stays "
                 f"where it is.\n\n{nightly.description}"
             ),
-            tags={**nightly.tags, LOAD_TAG: "window"},
+            tags={**nightly.tags, names.LOAD_TAG: names.WINDOW},
             freshness_policy=None,
             metadata={k: v for k, v in nightly.metadata.items() if k != "backfill_windows"},
         )

@@ -16,20 +16,6 @@ import dagster as dg
 
 from crm_assets.config import BackfillSpec
 
-WINDOWS = "windows"
-# Nightly and window assets are told apart by this tag. `*` takes the windows too, which
-# need a partition: every source's tables are `--select 'tag:crm/load=nightly'`.
-LOAD_TAG = "crm/load"
-NIGHTLY_SELECTION = f"tag:{LOAD_TAG}=nightly"
-
-
-def window_asset_key(source_name: str, resource_name: str) -> dg.AssetKey:
-    return dg.AssetKey([source_name, WINDOWS, resource_name])
-
-
-def windows_group(source_name: str) -> str:
-    return f"{source_name}_{WINDOWS}"
-
 
 def window_partitions(backfill: BackfillSpec) -> dg.TimeWindowPartitionsDefinition:
     """One partition per `grain` (UTC) from `start`, the last one holding today (end_offset 1:

@@ -19,13 +19,12 @@ from pathlib import Path
 
 import dagster as dg
 
-from crm_assets.defs.checks import CHECKS_SUFFIX
 from crm_assets.config import CONFIGS_DIR, load_source_configs
 from crm_assets.resources import DEFAULT_DUCKDB_PATH
 from crm_assets.load.row_counts import count_dataset_rows, open_dataset
 from crm_assets.sandbox.server import Sandbox
 from crm_assets.sandbox.volume import Volume
-from crm_assets.defs.windows import NIGHTLY_SELECTION
+from crm_assets.defs import names
 
 PROGRESS_EVENTS = {
     dg.DagsterEventType.STEP_START,
@@ -54,8 +53,11 @@ def print_row_counts(duckdb_path: Path, sources: list[str]) -> None:
 class RunProgress:
     """Prints a line per step (a source's load, then its checks) as it starts, ends or fails."""
 
-    def __init__(self, instance: dg.DagsterInstance, started_after: float) -> None:
+    def __init__(
+        self, instance: dg.DagsterInstance, started_after: float, steps: names.StepNames
+    ) -> None:
         self.instance = instance
+        self.steps = steps
         self.started_after = started_after
         self.run_id: str | None = None
         self.seen = 0
@@ -88,7 +90,7 @@ class RunProgress:
             print(f"{elapsed}  {step:18} started", flush=True)
         elif event.event_type == dg.DagsterEventType.STEP_FAILURE:
             print(f"{elapsed}  {step:18} FAILED (see the log)", flush=True)
-        elif step.endswith(CHECKS_SUFFIX):
+        elif self.steps.kind(step) == "checks":
             checks = self.checks.get(step, Counter())
             print(f"{elapsed}  {step:18} {checks['passed']} checks passed, "
                   f"{checks['failed']} failed", flush=True)
@@ -116,10 +118,10 @@ def main() -> None:
         started = time.time()
         command = [
             sys.executable, "-m", "dagster", "asset", "materialize",
-            "-m", "crm_assets.definitions", "--select", NIGHTLY_SELECTION,
+            "-m", "crm_assets.definitions", "--select", names.NIGHTLY_SELECTION,
         ]
         run = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-        progress = RunProgress(instance, started)
+        progress = RunProgress(instance, started, names.StepNames(c.name for c in configs))
         while run.poll() is None:
             progress.poll()
             time.sleep(0.5)

@@ -18,10 +18,10 @@ from typing import Any
 import dagster as dg
 
 from crm_assets.config import SourceConfig
+from crm_assets.defs.names import CONFIRM_DELETIONS_TAG
 from crm_assets.table_rules.deletions import DELETED_AT, LOAD_ID, load_time
 from crm_assets.table_rules.history import VALID_TO, ReturnedKeys
 
-CONFIRM_TAG = "crm/confirm_deletions"
 # Keys per `update ... where key in (...)` statement.
 KEYS_PER_STATEMENT = 500
 
@@ -53,7 +53,7 @@ class AbsentRows:
             f"({self.absent / self.current:.0%}) were not in this complete read, more than "
             f"max_deleted_share {self.max_share:.0%}; none was marked deleted or retired. If "
             f"they are real deletions, re-run with run config confirm_deletions: [{table}] "
-            f"or the tag {CONFIRM_TAG}={table}"
+            f"or the tag {CONFIRM_DELETIONS_TAG}={table}"
         )
 
 
@@ -103,7 +103,7 @@ class AbsentRowsPlan:
 def confirmed_tables(configured: Collection[str], tags: dict[str, str]) -> set[str]:
     """Tables whose deletions this run confirms (`*`: all of them), from the run config's
     `confirm_deletions` and the `crm/confirm_deletions` tag (comma-separated)."""
-    tagged = [name.strip() for name in tags.get(CONFIRM_TAG, "").split(",") if name.strip()]
+    tagged = [name.strip() for name in tags.get(CONFIRM_DELETIONS_TAG, "").split(",") if name.strip()]
     return {*configured, *tagged}
 
 

@@ -7,8 +7,8 @@ the diff in metadata). One `multi_asset_check` per source evaluates them after i
 alone, when only checks are selected).
 """
 
-from crm_assets.defs.checks.definitions import CHECKS_SUFFIX, build_source_checks
+from crm_assets.defs.checks.definitions import build_source_checks
 from crm_assets.defs.checks.evaluate import evaluate_checks
 from crm_assets.defs.checks.specs import source_check_specs
 
-__all__ = ["CHECKS_SUFFIX", "build_source_checks", "evaluate_checks", "source_check_specs"]
+__all__ = ["build_source_checks", "evaluate_checks", "source_check_specs"]

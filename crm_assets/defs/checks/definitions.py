@@ -5,23 +5,19 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from crm_assets.defs.assets import source_pool
+from crm_assets.defs import names
 from crm_assets.defs.checks.evaluate import evaluate_checks
 from crm_assets.defs.checks.specs import source_check_specs
 from crm_assets.config import SourceConfig
 from crm_assets.resources import DestinationResource
 
-# A source's check step is named `<source>_checks`; its load step `<source>`.
-CHECKS_SUFFIX = "_checks"
-
-
 def build_source_checks(source: SourceConfig) -> dg.AssetChecksDefinition:
     @dg.multi_asset_check(
-        name=f"{source.name}{CHECKS_SUFFIX}",
+        name=names.checks_step(source.name),
         specs=source_check_specs(source),
         can_subset=True,
         # The source's pool: checks read what its loads write, never half-way through one.
-        pool=source_pool(source.name),
+        pool=names.pool(source.name),
         description=f"Queries {source.name}'s tables in the destination.",
     )
     def check_source(

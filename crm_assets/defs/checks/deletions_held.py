@@ -7,7 +7,7 @@ from typing import Any
 
 import dagster as dg
 
-from crm_assets.table_rules.absent_rows import CONFIRM_TAG
+from crm_assets.defs.names import CONFIRM_DELETIONS_TAG
 
 
 def check_deletions_held(latest: Mapping[str, Any], table: str) -> dict[str, Any]:
@@ -24,7 +24,7 @@ def check_deletions_held(latest: Mapping[str, Any], table: str) -> dict[str, Any
             f"{held} current rows were missing from the latest complete read, more than "
             f"max_deleted_share of the table; none was marked. If they are real deletions, "
             f"re-run with run config confirm_deletions: [{table}] or the tag "
-            f"{CONFIRM_TAG}={table}."
+            f"{CONFIRM_DELETIONS_TAG}={table}."
         ),
         metadata=metadata,
     )

@@ -21,6 +21,7 @@ from crm_assets.defs.checks.specs import (
     SCHEMA_DRIFT,
 )
 from crm_assets.config import SourceConfig
+from crm_assets.defs import names
 from crm_assets.load.read_volume import latest_materialization_metadata
 
 # The checks that read the asset's latest materialization, not only its table.
@@ -51,7 +52,7 @@ def evaluate_checks(
     with pipeline.sql_client() as client:
         reader = TableReader(client, pipeline)
         for check_key in check_keys:
-            resource = config.resource(check_key.asset_key.path[-1])
+            resource = config.resource(names.resource_of(check_key.asset_key))
             outcome = {
                 PRIMARY_KEY: lambda: check_primary_key(reader, config, resource),
                 HAS_ROWS: lambda: check_has_rows(reader, resource),

@@ -4,6 +4,7 @@ an asset was loaded is its freshness policy's to show (`translator.py`)."""
 import dagster as dg
 
 from crm_assets.config import ResourceSpec, SourceConfig
+from crm_assets.defs import names
 from crm_assets.table_rules.history import VALID_FROM
 
 PRIMARY_KEY = "primary_key_unique"
@@ -14,7 +15,7 @@ DELETIONS_HELD = "deletions_held"
 
 
 def check_specs(config: SourceConfig, resource: ResourceSpec) -> list[dg.AssetCheckSpec]:
-    asset = dg.AssetKey([config.name, resource.name])
+    asset = names.asset_key(config.name, resource.name)
     keys = ", ".join(config.primary_key(resource)) or "(none)"
     primary_key = f"Primary key ({keys}) is never null and never repeats in the table."
     if resource.history:

@@ -1,0 +1,111 @@
+"""Every name the project gives in Dagster: asset keys, groups, steps, pools, tags, jobs,
+schedules and sensors. They are built here only; other modules ask for them, and a step is
+mapped back to its source by looking it up (`StepNames`), never by taking a string apart."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import dagster as dg
+
+WINDOWS = "windows"
+
+# Tags. Nightly and window assets are told apart by `crm/load`: `*` (and the UI's "Materialize
+# all") takes the partitioned windows too, which need a partition, so every source's tables are
+# `--select 'tag:crm/load=nightly'`.
+LOAD_TAG = "crm/load"
+NIGHTLY, WINDOW = "nightly", "window"
+NIGHTLY_SELECTION = f"tag:{LOAD_TAG}={NIGHTLY}"
+SOURCE_TAG = "crm/source"
+TRIGGER_TAG = "crm/trigger"
+FULL_REFRESH_TAG = "crm/full_refresh"
+CONFIRM_DELETIONS_TAG = "crm/confirm_deletions"
+AUTH_TAG = "crm/auth"
+PII_TAG = "crm/pii"
+
+CONNECTION_CHECK_JOB = "connection_check"
+CONNECTION_CHECK_SENSOR = "connection_check_hourly"
+RUN_FAILURE_SENSOR = "crm_run_failure_alert"
+
+
+def asset_key(source: str, resource: str) -> dg.AssetKey:
+    """A nightly asset: `<source>/<resource>`."""
+    return dg.AssetKey([source, resource])
+
+
+def window_asset_key(source: str, resource: str) -> dg.AssetKey:
+    """A backfill-window asset: `<source>/windows/<resource>`."""
+    return dg.AssetKey([source, WINDOWS, resource])
+
+
+def resource_of(key: dg.AssetKey) -> str:
+    """The dlt resource behind a nightly or window asset key."""
+    return key.path[-1]
+
+
+def source_of(key: dg.AssetKey) -> str:
+    return key.path[0]
+
+
+def group(source: str) -> str:
+    return source
+
+
+def windows_group(source: str) -> str:
+    return f"{source}_{WINDOWS}"
+
+
+def load_step(source: str) -> str:
+    """The step (op) loading the source's nightly assets."""
+    return source
+
+
+def windows_step(source: str) -> str:
+    return windows_group(source)
+
+
+def checks_step(source: str) -> str:
+    return f"{source}_checks"
+
+
+def connection_check_step(source: str) -> str:
+    return f"{source}_connection_check"
+
+
+def pool(source: str) -> str:
+    """The pool a source's load and check steps hold a slot of: one at a time per source."""
+    return f"crm_source/{source}"
+
+
+def job(source: str) -> str:
+    return f"{source}_job"
+
+
+def schedule(source: str) -> str:
+    return f"{source}_schedule"
+
+
+def full_refresh_schedule(source: str) -> str:
+    return f"{source}_full_refresh_schedule"
+
+
+def catch_up_sensor(source: str) -> str:
+    return f"{source}_catch_up"
+
+
+class StepNames:
+    """Every step of the given sources, by name: which source it serves and what it does."""
+
+    def __init__(self, sources: Iterable[str]) -> None:
+        self.kinds: dict[str, tuple[str, str]] = {}
+        for source in sources:
+            self.kinds[load_step(source)] = (source, "load")
+            self.kinds[windows_step(source)] = (source, "windows")
+            self.kinds[checks_step(source)] = (source, "checks")
+            self.kinds[connection_check_step(source)] = (source, "connection_check")
+
+    def source(self, step: str) -> str | None:
+        return self.kinds[step][0] if step in self.kinds else None
+
+    def kind(self, step: str) -> str | None:
+        return self.kinds[step][1] if step in self.kinds else None
