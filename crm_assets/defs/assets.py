@@ -15,7 +15,7 @@ from crm_assets.table_rules.absent_rows import AbsentRowsPlan, confirmed_tables
 from crm_assets.config import SourceConfig
 from crm_assets.extract.http_stats import HttpStats
 from crm_assets.load.failure import load_failure, violation_failure
-from crm_assets.load.steps import run_in_steps
+from crm_assets.load.steps import LoadOutcome, run_in_steps
 from crm_assets.load.materialization import LoadedSchema, run_metadata, table_metadata
 from crm_assets.load.read_volume import latest_materialization_metadata, read_volume_metadata
 from crm_assets.load.redaction import redacted_logs, secret_forms
@@ -140,7 +140,7 @@ def build_source_assets(
             redacted_logs(masks),
         ):
             try:
-                rows_in_tables, discards = run_in_steps(
+                outcome = run_in_steps(
                     pipeline, dlt_source, destination, budget, full_refresh, contracts,
                     absent_rows,
                 )
@@ -154,7 +154,7 @@ def build_source_assets(
                 ) from None
             yield from _materializations(
                 context, source, translator, pipeline, dlt_source, budget, http_stats,
-                rows_in_tables, discards, window, window_counts, full_refresh,
+                outcome, window, window_counts, full_refresh,
             )
 
     return without_dlt_objects(load_source)
@@ -180,8 +180,7 @@ def _materializations(
     dlt_source: DltSource,
     budget: RequestBudget,
     http_stats: HttpStats,
-    rows_in_tables: dict,
-    discards: dict,
+    outcome: LoadOutcome,
     window: Window | None,
     window_counts: dict[str, WindowRowCounter],
     full_refresh: bool,
@@ -196,17 +195,18 @@ def _materializations(
     previous = {} if window else latest_materialization_metadata(context.instance, list(keys.values()))
     results, lines = [], []
     for resource_name in dlt_source.selected_resources:
+        absent = outcome.absent.get(resource_name)
         table = table_metadata(
-            loaded, resource_name, rows_in_tables[resource_name],
+            loaded, resource_name, outcome.rows[resource_name], absent,
             source.pii_policy(source.resource(resource_name)),
         )
-        if resource_name in discards:
-            table |= discards[resource_name].metadata(loaded)
+        if resource_name in outcome.discards:
+            table |= outcome.discards[resource_name].metadata(loaded)
         fetched = http_stats.metadata(resource_name)
         lines.append(
             f"{keys[resource_name].to_user_string()}: {table['rows_loaded'].value} rows loaded from "
             f"{fetched['pages_fetched']} pages; {table['dagster/table_name']} holds "
-            f"{rows_in_tables[resource_name].rows} rows"
+            f"{outcome.rows[resource_name].rows} rows"
         )
         if window:
             counter = window_counts.get(resource_name)
@@ -215,7 +215,6 @@ def _materializations(
             complete = full_refresh or source.reads_completely(source.resource(resource_name))
             rows_read = loaded.rows_read.get(resource_name, 0) if complete else None
             table |= read_volume_metadata(rows_read, previous[keys[resource_name]])
-        absent = rows_in_tables[resource_name].absent
         if absent and absent.held:
             context.log.warning(f"{source.name}/{absent.log_line(resource_name)}")
         results.append(dg.MaterializeResult(

@@ -12,37 +12,10 @@ import dlt
 
 from crm_assets.table_rules.deletions import DELETED_AT
 from crm_assets.table_rules.pii import PII_LABEL, describe_policy, landing_place
-from crm_assets.load.row_counts import count_rows
+from crm_assets.load.row_counts import RowCount
 
 if TYPE_CHECKING:
     from crm_assets.table_rules.absent_rows import AbsentRows
-
-
-@dataclass
-class TableRows:
-    """`rows`: every row in the table, so every version of a history table and the rows marked
-    deleted too; `current`: the rows the API still has, where the table keeps others (None
-    where it keeps none); `absent`: the current rows this run's complete read did not return,
-    and how many of them it marked deleted or retired (None where the table tracks none)."""
-
-    rows: int = 0
-    current: int | None = None
-    absent: AbsentRows | None = None
-
-
-def row_counts(pipeline: dlt.Pipeline, tables: list[str]) -> dict[str, TableRows]:
-    """Rows now in each destination table; 0 where dlt made no table (no row ever came; a
-    table may be in the schema before, from a declared column)."""
-    schema = pipeline.default_schema if pipeline.default_schema_name else None
-    existing = set(schema.data_table_names(seen_data_only=True)) if schema else set()
-    counts = {table: TableRows() for table in tables}
-    with pipeline.sql_client() as client:
-        for table in tables:
-            if table not in existing:
-                continue
-            columns = schema.tables[table].get("columns", {})
-            counts[table] = TableRows(*count_rows(client, table, columns))
-    return counts
 
 
 def run_metadata(pipeline: dlt.Pipeline) -> dict[str, Any]:
@@ -131,7 +104,11 @@ def pii_metadata(loaded: LoadedSchema, table: str, pii: dict[str, str]) -> dict[
 
 
 def table_metadata(
-    loaded: LoadedSchema, table: str, rows_in_table: TableRows, pii: dict[str, str] | None = None
+    loaded: LoadedSchema,
+    table: str,
+    rows: RowCount,
+    absent: AbsentRows | None = None,
+    pii: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The table as the UI shows it: `<dataset>.<table>`, its rows now (all of them; the
     current ones apart where the table keeps history or deleted rows), its columns (hashed ones
@@ -141,18 +118,17 @@ def table_metadata(
         name for name in loaded.schema.data_table_names() if name.startswith(f"{table}__")
     ) if loaded.schema else []
     current = (
-        {"current_rows": dg.MetadataValue.int(rows_in_table.current)}
-        if rows_in_table.current is not None
+        {"current_rows": dg.MetadataValue.int(rows.current)}
+        if rows.current is not None
         else {}
     )
-    absent = rows_in_table.absent
     if DELETED_AT in loaded.columns(table):
         current["rows_marked_deleted"] = dg.MetadataValue.int(absent.settled if absent else 0)
     if absent:
         current |= absent.metadata()
     return {
         "dagster/table_name": f"{loaded.dataset_name}.{table}",
-        "dagster/row_count": dg.MetadataValue.int(rows_in_table.rows),
+        "dagster/row_count": dg.MetadataValue.int(rows.rows),
         "dagster/column_schema": _column_schema(loaded, table, pii or {}),
         "rows_loaded": dg.MetadataValue.int(loaded.rows_normalized.get(table, 0)),
         **current,

@@ -66,6 +66,19 @@ def data_tables(client: SqlClient) -> dict[str, list[str]]:
     }
 
 
+def pipeline_row_counts(pipeline: Any, tables: list[str]) -> dict[str, RowCount]:
+    """Rows now in each of a pipeline's destination tables; 0 where dlt made no table (no row
+    ever came; a table may be in the schema before, from a declared column)."""
+    schema = pipeline.default_schema if pipeline.default_schema_name else None
+    existing = set(schema.data_table_names(seen_data_only=True)) if schema else set()
+    counts = {table: RowCount(rows=0, current=None) for table in tables}
+    with pipeline.sql_client() as client:
+        for table in tables:
+            if table in existing:
+                counts[table] = count_rows(client, table, schema.tables[table].get("columns", {}))
+    return counts
+
+
 def count_dataset_rows(client: SqlClient) -> dict[str, RowCount]:
     """The rows of every data table of the client's dataset, by table name."""
     return {

@@ -3,14 +3,26 @@ needs: the destination's connection for state restore and load, nothing while fe
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import dlt
 from dlt.sources import DltSource
 
-from crm_assets.table_rules.absent_rows import AbsentRowsPlan
+from crm_assets.table_rules.absent_rows import AbsentRows, AbsentRowsPlan
 from crm_assets.table_rules.contract_enforcement import DiscardCounter, contracts_for_run
-from crm_assets.load.materialization import TableRows, row_counts
+from crm_assets.load.row_counts import RowCount, pipeline_row_counts
 from crm_assets.request_budget import RequestBudget
 from crm_assets.resources import DestinationResource
+
+
+@dataclass(frozen=True)
+class LoadOutcome:
+    """What a load left in each table: its rows now, the absent rows its complete read settled
+    (or held), and the values its schema contract kept out."""
+
+    rows: dict[str, RowCount]
+    absent: dict[str, AbsentRows]
+    discards: dict[str, DiscardCounter]
 
 
 def run_in_steps(
@@ -21,14 +33,13 @@ def run_in_steps(
     full_refresh: bool,
     contracts: dict[str, dict[str, str]],
     absent_rows: AbsentRowsPlan,
-) -> tuple[dict[str, TableRows], dict[str, DiscardCounter]]:
+) -> LoadOutcome:
     """dlt's `pipeline.run`, step by step, so that only the steps that connect to the
     destination take a turn at it (`exclusive_connection`): sources fetch at the same time,
     even into one DuckDB file. Like dagster-dlt, start from the state kept in the destination
     (local state may belong to an unfinished run or another machine); the schema contracts
     apply to the schema restored from there. Once the load has succeeded, the tables read
-    completely mark deleted or retire the rows it did not return (`absent_rows`). Returns rows
-    per table and discard counters."""
+    completely mark deleted or retire the rows it did not return (`absent_rows`)."""
     pipeline.drop()
     with destination.exclusive_connection():
         pipeline.sync_destination()
@@ -51,7 +62,5 @@ def run_in_steps(
             settled = absent_rows.settle(
                 client, source.selected_resources, normalized, load_info.loads_ids
             )
-        counts = row_counts(pipeline, list(source.selected_resources))
-    for table, absent in settled.items():
-        counts[table].absent = absent
-    return counts, discards
+        rows = pipeline_row_counts(pipeline, list(source.selected_resources))
+    return LoadOutcome(rows, settled, discards)
