@@ -3,12 +3,12 @@ or `dagster-celery` workers on any number of machines (`celery`)."""
 
 from __future__ import annotations
 
-import os
 
 import dagster as dg
 import yaml
 
 from crm_assets.project_files import celery_yaml
+from crm_assets.resources.env import env_value
 
 EXECUTOR_ENV = "CRM_EXECUTOR"
 # What `dagster-celery worker start -y celery.yaml` reads: the workers and the runs that send
@@ -50,7 +50,7 @@ def celery_executor(destination_name: str) -> dg.ExecutorDefinition:
 
 
 def executor_from_env(sources: int, destination_name: str) -> dg.ExecutorDefinition:
-    executor = (os.environ.get(EXECUTOR_ENV) or "multiprocess").lower()
+    executor = env_value(EXECUTOR_ENV, "multiprocess").lower()
     if executor == "celery":
         return celery_executor(destination_name)
     if executor == "multiprocess":

@@ -7,13 +7,14 @@ import dagster as dg
 
 from crm_assets.config import SourceConfig
 from crm_assets.defs import names
+from crm_assets.resources.env import env_value
 
 AUTOMATION_STATUS_ENV = "CRM_AUTOMATION_DEFAULT_STATUS"
 
 
 def automation_default_status() -> dg.DefaultScheduleStatus:
     """Schedules and catch-up sensors ship STOPPED unless CRM_AUTOMATION_DEFAULT_STATUS=RUNNING."""
-    status = (dg.EnvVar(AUTOMATION_STATUS_ENV).get_value() or "STOPPED").upper()
+    status = env_value(AUTOMATION_STATUS_ENV, "STOPPED").upper()
     return dg.DefaultScheduleStatus(status)
 
 

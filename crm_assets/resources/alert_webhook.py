@@ -7,6 +7,8 @@ from typing import Any
 import dagster as dg
 import requests
 
+from crm_assets.resources.env import env_var_if_set
+
 
 class AlertWebhookResource(dg.ConfigurableResource):
     """Where failure reports are posted (JSON); `CRM_ALERT_WEBHOOK_URL`, none by default."""
@@ -15,8 +17,7 @@ class AlertWebhookResource(dg.ConfigurableResource):
 
     @classmethod
     def from_env(cls) -> AlertWebhookResource:
-        configured = dg.EnvVar("CRM_ALERT_WEBHOOK_URL").get_value()
-        return cls(url=dg.EnvVar("CRM_ALERT_WEBHOOK_URL") if configured else None)
+        return cls(url=env_var_if_set("CRM_ALERT_WEBHOOK_URL"))
 
     def post(self, payload: dict[str, Any]) -> None:
         if not self.url:

@@ -15,6 +15,8 @@ import dagster as dg
 import dlt
 import duckdb
 
+from crm_assets.resources.env import env_value, env_var_if_set
+
 DEFAULT_DUCKDB_PATH = "data/crm.duckdb"
 # dlt's own default (~/.dlt/pipelines) is shared by every checkout and instance on a machine:
 # their state, lock files and destinations would mix.
@@ -46,29 +48,29 @@ class DestinationResource(dg.ConfigurableResource):
 
     @classmethod
     def from_env(cls) -> DestinationResource:
-        overrides = {
-            field: dg.EnvVar(env_var)
-            for field, env_var in {
+        overrides: dict[str, Any] = {
+            field: env_var
+            for field, name in {
                 "destination": "CRM_DESTINATION",
                 "duckdb_path": "CRM_DUCKDB_PATH",
                 "postgres_url": "CRM_POSTGRES_URL",
                 "pipelines_dir": "CRM_PIPELINES_DIR",
             }.items()
-            if dg.EnvVar(env_var).get_value()
+            if (env_var := env_var_if_set(name))
         }
-        if dg.EnvVar("CRM_DUCKDB_WAIT_SECONDS").get_value():
+        if env_value("CRM_DUCKDB_WAIT_SECONDS"):
             overrides["duckdb_wait_seconds"] = dg.EnvVar.int("CRM_DUCKDB_WAIT_SECONDS")
         return cls(**overrides)
 
     @staticmethod
     def configured_name() -> str:
         """The destination's name as the code location loads (asset kinds show it)."""
-        return dg.EnvVar("CRM_DESTINATION").get_value() or "duckdb"
+        return env_value("CRM_DESTINATION", "duckdb")
 
     @staticmethod
     def configured_pipelines_dir() -> Path:
         """dlt's working directory as the code location loads (pipeline references name it)."""
-        return Path(dg.EnvVar("CRM_PIPELINES_DIR").get_value() or DEFAULT_PIPELINES_DIR).resolve()
+        return Path(env_value("CRM_PIPELINES_DIR", DEFAULT_PIPELINES_DIR)).resolve()
 
     def _duckdb_file(self) -> Path:
         # Absolute: dlt would otherwise resolve a relative path against state it kept from an

@@ -8,14 +8,7 @@ from pydantic import TypeAdapter
 
 from crm_assets.config import MaxConcurrency, RateLimitSpec, SourceConfig, validate_base_url
 from crm_assets.request_budget import RequestBudget
-
-
-def env_var_if_set(name: str) -> dg.EnvVar | None:
-    """The env var as a resource field's value where it is set when the code location loads,
-    else None. Dagster resolves every `EnvVar` of a run's resources when the run launches, so
-    one unset variable would fail every source's step of the run: an unset one fails only the
-    step that needs it, naming it (`SourceApi.secrets`, `PiiHashKeyResource.validated_key`)."""
-    return dg.EnvVar(name) if dg.EnvVar(name).get_value() else None
+from crm_assets.resources.env import env_var_if_set
 
 
 class SourceApi(dg.Config):
