@@ -16,6 +16,7 @@ import requests
 from dlt.sources.rest_api import create_auth
 from dlt.sources.rest_api.utils import join_url
 
+from crm_assets.load.error_chain import error_chain
 from crm_assets.config import OffsetPaginator, RetryPolicy, SourceConfig
 from crm_assets.load.redaction import redact, redacted_logs, secret_forms
 from crm_assets.resources import SourceApi
@@ -80,15 +81,13 @@ def _rate_limit(response: requests.Response) -> dict[str, int] | None:
 
 
 def _causes(error: BaseException) -> list[BaseException]:
-    """The error and what it wraps (requests -> urllib3 -> socket), each once."""
+    """The error and what it wraps (requests -> urllib3 -> socket), with what urllib3 keeps
+    beside the chain: a retry error's `reason`, an error's exception arguments."""
     found: list[BaseException] = []
-    pending: list[Any] = [error]
-    while pending:
-        current = pending.pop()
-        if isinstance(current, BaseException) and all(current is not f for f in found):
-            found.append(current)
-            pending += [current.__cause__, current.__context__, getattr(current, "reason", None),
-                        *current.args]
+    for wrapped in error_chain(error):
+        for cause in (wrapped, getattr(wrapped, "reason", None), *wrapped.args):
+            if isinstance(cause, BaseException):
+                found.extend(error_chain(cause))
     return found
 
 

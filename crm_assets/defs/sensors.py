@@ -12,6 +12,7 @@ import dagster as dg
 from crm_assets.config import SourceConfig
 from crm_assets.defs import names
 from crm_assets.defs.schedules import automation_default_status
+from crm_assets.load.error_chain import error_chain
 from crm_assets.resources import AlertWebhookResource
 
 
@@ -70,10 +71,8 @@ def _error_class(event: dg.DagsterEvent) -> str | None:
     failure_metadata = data.user_failure_data.metadata if data and data.user_failure_data else {}
     if "error_class" in failure_metadata:
         return failure_metadata["error_class"].value
-    error = data.error if data else None
-    while error is not None and error.cause is not None:
-        error = error.cause
-    return error.cls_name if error is not None else None
+    chain = list(error_chain(data.error if data else None))
+    return chain[-1].cls_name if chain else None
 
 
 def failure_report(context: dg.RunFailureSensorContext, sources: set[str]) -> dict[str, Any]:

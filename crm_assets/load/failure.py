@@ -5,26 +5,19 @@ chain holds URLs and headers, a contract violation the offending row)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from urllib.parse import parse_qsl, urlparse
 
 import dagster as dg
 import requests
 
 from crm_assets.table_rules.dlt_types import dlt_type_of
+from crm_assets.load.error_chain import error_chain
 from crm_assets.load.redaction import redact
 from crm_assets.extract import NotDataAnswer
 
 # Query parameters that may carry a credential whatever their value: never shown.
 SECRET_PARAM = re.compile(r"key|token|secret|pass|auth|sig", re.IGNORECASE)
-
-
-def error_chain(error: BaseException | None) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        yield error
-        error = error.__cause__ or error.__context__
 
 
 def load_failure(source: str, error: BaseException, secrets: list[str]) -> dg.Failure:

@@ -15,6 +15,7 @@ import dagster as dg
 import dlt
 import duckdb
 
+from crm_assets.load.error_chain import error_chain
 from crm_assets.resources.env import env_value, env_var_if_set
 
 DEFAULT_DUCKDB_PATH = "data/crm.duckdb"
@@ -190,11 +191,10 @@ class DestinationResource(dg.ConfigurableResource):
 
 def _lock_holder(error: BaseException) -> str | None:
     """What DuckDB says holds its file, where `error` (or its cause) is that lock conflict."""
-    while error is not None:
-        match = CONFLICTING_LOCK.search(str(error))
+    for wrapped in error_chain(error):
+        match = CONFLICTING_LOCK.search(str(wrapped))
         if match:
             return match.group(1) or "DuckDB does not say which"
-        error = error.__cause__ or error.__context__
     return None
 
 
