@@ -57,9 +57,9 @@ def test_schema_drift_warns_with_the_added_and_removed_columns(
     drift = {(e.asset_key.path[-1], e.check_name): e for e in result.get_asset_check_evaluations()}
     added = drift["lead", "schema_drift"]
     assert (added.passed, added.severity) == (False, WARN)
-    assert added.metadata["columns_added"].value == '["archived_reason"]'
+    assert added.metadata["columns_added"].value == ["archived_reason"]
     assert drift["account", "schema_drift"].passed
 
     execute(duckdb_path, "alter table lead_crm.account drop column amount")
     removed = run_checks(instance, "lead_crm")["account", "schema_drift"]
-    assert not removed.passed and removed.metadata["columns_removed"].value == '["amount"]'
+    assert not removed.passed and removed.metadata["columns_removed"].value == ["amount"]

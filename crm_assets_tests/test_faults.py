@@ -107,7 +107,7 @@ def test_a_field_changing_type_between_runs_loads_on_and_shows_as_drift(
         e for e in result.get_asset_check_evaluations()
         if e.asset_key.path[-1] == "account" and e.check_name == "schema_drift"
     )
-    assert not drift.passed and drift.metadata["columns_added"].value == '["amount__v_text"]'
+    assert not drift.passed and drift.metadata["columns_added"].value == ["amount__v_text"]
 
 
 def _cli_materialize(selection: str, tmp_path: Path, name: str) -> subprocess.Popen[str]:

@@ -5,7 +5,6 @@ load/failure.py."""
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import Counter
 from typing import Any
@@ -78,7 +77,7 @@ class DiscardCounter:
                 self.rows - loaded.rows_normalized.get(self.resource, 0)
             ),
             "values_discarded": dg.MetadataValue.int(sum(discarded.values())),
-            "columns_discarded": json.dumps(sorted(modes)),
+            "columns_discarded": dg.MetadataValue.json(sorted(modes)),
         }
 
 

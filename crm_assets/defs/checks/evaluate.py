@@ -1,6 +1,5 @@
 """The selected checks of one source, evaluated over one connection to its dataset."""
 
-import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -30,7 +29,7 @@ READ_MATERIALIZATION = {SCHEMA_DRIFT, ROW_VOLUME, DELETIONS_HELD}
 
 def _discarded(latest: dict[str, Any]) -> list[str]:
     entry = latest.get("columns_discarded")
-    return json.loads(entry.value) if entry else []
+    return list(entry.value) if entry else []
 
 
 def evaluate_checks(

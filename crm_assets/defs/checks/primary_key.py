@@ -1,8 +1,9 @@
 """`primary_key_unique`: the key is never null and never repeats (in a history table: among
 the current versions, and with each version's valid-from among all)."""
 
-import json
 from typing import Any
+
+import dagster as dg
 
 from crm_assets.defs.checks.reader import TableReader
 from crm_assets.config import ResourceSpec, SourceConfig
@@ -46,8 +47,11 @@ def check_primary_key(
         description=None if passed else problems,
         metadata={
             "null_keys": nulls,
-            "repeated_keys_sample": json.dumps(sample),
-            **({"repeated_versions_sample": json.dumps(version_sample)} if resource.history else {}),
+            "repeated_keys_sample": dg.MetadataValue.json(sample),
+            **(
+                {"repeated_versions_sample": dg.MetadataValue.json(version_sample)}
+                if resource.history else {}
+            ),
         },
     )
 

@@ -1,7 +1,6 @@
 """`schema_drift`: columns added or removed since the previous load, or kept out of the last
 load by the schema contract (WARN)."""
 
-import json
 from typing import Any
 
 import dagster as dg
@@ -19,7 +18,7 @@ def check_schema_drift(
             passed=not discarded,
             severity=dg.AssetCheckSeverity.WARN,
             description=kept_out.strip() or "No table yet.",
-            metadata={"columns_discarded": json.dumps(discarded)},
+            metadata={"columns_discarded": dg.MetadataValue.json(discarded)},
         )
     loads = reader.successful_loads
     current = reader.schema_columns(loads[0][1], resource.name) if loads else None
@@ -35,9 +34,9 @@ def check_schema_drift(
         severity=dg.AssetCheckSeverity.WARN,
         description=None if passed else f"Columns added: {added}; removed: {removed}.{kept_out}",
         metadata={
-            "columns_added": json.dumps(added),
-            "columns_removed": json.dumps(removed),
-            "columns_discarded": json.dumps(discarded),
+            "columns_added": dg.MetadataValue.json(added),
+            "columns_removed": dg.MetadataValue.json(removed),
+            "columns_discarded": dg.MetadataValue.json(discarded),
             "columns": len(in_table),
         },
     )
