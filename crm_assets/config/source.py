@@ -1,5 +1,8 @@
 """One API (one `configs/<source>.yaml`): where it is, how it authenticates, what it serves and
-when to load it; and what a resource gets from the source's defaults."""
+when to load it; and what a resource gets from the source's defaults.
+
+Over 150 lines: one pydantic model, whose fields and the per-resource answers derived from
+them (a resource's setting, else the source's default) are read together."""
 
 from __future__ import annotations
 

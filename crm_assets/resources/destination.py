@@ -1,10 +1,10 @@
-"""Where dlt loads and keeps its working directory, and the locks that let steps share them."""
+"""Where dlt loads and keeps its working directory, and the locks that let steps share them.
+
+Over 150 lines: one resource, whose settings, pipeline and turns at the destination are read
+together; the file locks and the wait for a held DuckDB file are in `file_locks.py`."""
 
 from __future__ import annotations
 
-import fcntl
-import re
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,8 +15,13 @@ import dagster as dg
 import dlt
 import duckdb
 
-from crm_assets.load.error_chain import error_chain
 from crm_assets.resources.env import env_value, env_var_if_set
+from crm_assets.resources.file_locks import (
+    duckdb_lock_holder,
+    file_held,
+    file_lock,
+    wait_for_duckdb_file,
+)
 
 DEFAULT_DUCKDB_PATH = "data/crm.duckdb"
 # dlt's own default (~/.dlt/pipelines) is shared by every checkout and instance on a machine:
@@ -24,11 +29,12 @@ DEFAULT_DUCKDB_PATH = "data/crm.duckdb"
 DEFAULT_PIPELINES_DIR = "data/dlt_pipelines"
 # How long a step waits for a DuckDB file another process holds (a notebook, the DuckDB CLI).
 DEFAULT_DUCKDB_WAIT_SECONDS = 180
-# DuckDB's words when another process holds the file: "Conflicting lock is held in <program>
-# (PID <n>)" where it can tell.
-CONFLICTING_LOCK = re.compile(
-    r'Could not set lock on file "[^"]*"(?:: (Conflicting lock is held in .*? \(PID \d+\)))?'
-)
+ENV_VARS = {
+    "destination": "CRM_DESTINATION",
+    "duckdb_path": "CRM_DUCKDB_PATH",
+    "postgres_url": "CRM_POSTGRES_URL",
+    "pipelines_dir": "CRM_PIPELINES_DIR",
+}
 
 
 class DestinationResource(dg.ConfigurableResource):
@@ -50,14 +56,7 @@ class DestinationResource(dg.ConfigurableResource):
     @classmethod
     def from_env(cls) -> DestinationResource:
         overrides: dict[str, Any] = {
-            field: env_var
-            for field, name in {
-                "destination": "CRM_DESTINATION",
-                "duckdb_path": "CRM_DUCKDB_PATH",
-                "postgres_url": "CRM_POSTGRES_URL",
-                "pipelines_dir": "CRM_PIPELINES_DIR",
-            }.items()
-            if (env_var := env_var_if_set(name))
+            field: env_var for field, name in ENV_VARS.items() if (env_var := env_var_if_set(name))
         }
         if env_value("CRM_DUCKDB_WAIT_SECONDS"):
             overrides["duckdb_wait_seconds"] = dg.EnvVar.int("CRM_DUCKDB_WAIT_SECONDS")
@@ -112,7 +111,7 @@ class DestinationResource(dg.ConfigurableResource):
         """The source's pipeline, held across processes: two runs of one source never share
         dlt's working directory (dagster #21022) nor merge at once. Pools do the same across
         machines (dagster.prod.yaml)."""
-        with _file_lock(Path(self.pipelines_dir).resolve() / f"{source_name}.lock"):
+        with file_lock(Path(self.pipelines_dir).resolve() / f"{source_name}.lock"):
             yield self.pipeline(source_name)
 
     def sends_file(self, source_name: str) -> Path:
@@ -125,52 +124,22 @@ class DestinationResource(dg.ConfigurableResource):
         """Held while a step connects to the destination. A DuckDB file takes one process at
         a time (even to read), so its steps take turns for the short spans they need it (state
         restore, load, checks) and fetch from the APIs meanwhile; a database server takes all.
-        A process outside the project holding the file is waited for (`_wait_for_duckdb_file`).
+        A process outside the project holding the file is waited for (`wait_for_duckdb_file`).
         Take it after `exclusive_pipeline`, never before: one order, no deadlock."""
         if self.destination != "duckdb":
             yield
             return
-        with _file_lock(Path(f"{Path(self.duckdb_path).resolve()}.lock")):
-            self._wait_for_duckdb_file()
+        duckdb_file = self._duckdb_file()
+        with file_lock(Path(f"{duckdb_file}.lock")):
+            wait_for_duckdb_file(duckdb_file, self.duckdb_wait_seconds)
             try:
                 yield
             except Exception as error:
                 # Taken by another process between the wait and dlt's own connection.
-                holder = _lock_holder(error)
+                holder = duckdb_lock_holder(error)
                 if holder is None:
                     raise
-                raise self._file_held(holder) from None
-
-    def _wait_for_duckdb_file(self) -> None:
-        """Until DuckDB lets this process open the file, at most `duckdb_wait_seconds`; says
-        once what it waits for. Nothing is written before the file is ours."""
-        duckdb_file = self._duckdb_file()
-        deadline = time.monotonic() + self.duckdb_wait_seconds
-        pause, told = 0.1, False
-        while True:
-            try:
-                duckdb.connect(str(duckdb_file)).close()
-                return
-            except duckdb.IOException as error:
-                holder = _lock_holder(error)
-                if holder is None:
-                    raise
-                if time.monotonic() >= deadline:
-                    raise self._file_held(holder) from None
-                if not told:
-                    dg.get_dagster_logger().warning(
-                        f"waiting up to {self.duckdb_wait_seconds} s for {duckdb_file}: {holder}"
-                    )
-                    told = True
-            time.sleep(min(pause, max(deadline - time.monotonic(), 0)))
-            pause = min(pause * 2, 2.0)
-
-    def _file_held(self, holder: str) -> dg.Failure:
-        return dg.Failure(
-            f"{self._duckdb_file()} is held by another process ({holder}); waited "
-            f"{self.duckdb_wait_seconds} s, wrote nothing. Close that connection, or read the "
-            "file read-only between runs or from a copy; CRM_DUCKDB_WAIT_SECONDS waits longer"
-        )
+                raise file_held(duckdb_file, holder, self.duckdb_wait_seconds) from None
 
     @contextmanager
     def load_credentials(self) -> Iterator[Any]:
@@ -187,23 +156,3 @@ class DestinationResource(dg.ConfigurableResource):
             yield connection
         finally:
             connection.close()
-
-
-def _lock_holder(error: BaseException) -> str | None:
-    """What DuckDB says holds its file, where `error` (or its cause) is that lock conflict."""
-    for wrapped in error_chain(error):
-        match = CONFLICTING_LOCK.search(str(wrapped))
-        if match:
-            return match.group(1) or "DuckDB does not say which"
-    return None
-
-
-@contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as lock_file:
-        fcntl.flock(lock_file, fcntl.LOCK_EX)  # released by the OS if the process dies
-        try:
-            yield
-        finally:
-            fcntl.flock(lock_file, fcntl.LOCK_UN)

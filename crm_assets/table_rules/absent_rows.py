@@ -7,7 +7,9 @@ run confirms them (`confirm_deletions` in the run config, or the `crm/confirm_de
 
 Only ever called after a load that read every page of the table, each page well-formed: an
 answer that is not data fails the read before anything loads (`extract/answer_shape.py`).
-"""
+
+Over 150 lines: the plan, the guard and the two ways of settling (marks by load id, retirements
+by key) share one rule and are read together."""
 
 from __future__ import annotations
 
