@@ -3,22 +3,23 @@
     .venv/bin/python bench/throttling.py                 # every scenario
     .venv/bin/python bench/throttling.py --only transient --latency-ms 100
 
-Each run is `dagster asset materialize -m crm_assets.definitions --select <group or *>` in a
-fresh DAGSTER_HOME and DuckDB file, against the sandbox (served from this process) answering
-after `--latency-ms`. A run counts only if every table holds exactly the rows the API serves.
-Printed per run: wall seconds of the CLI, the source's fetching span (the sandbox's first
-request to last answer), requests, 429s by kind, the fewest requests in flight, the longest
+Each run is `dagster asset materialize -m crm_assets.definitions` of a group (or of every
+source's nightly assets) in a fresh DAGSTER_HOME and DuckDB file, against the sandbox served from
+this process, answering after `--latency-ms`. Printed per run: wall seconds, the source's
+fetching span (the sandbox's first request to last answer), whether every table holds exactly
+the rows the API serves, requests, 429s by kind, the fewest requests in flight, the longest
 stretch a request waited for the budget.
 
   transient  party_crm at its shipped 4000/h, 1,000 parties: no fault; 20 pages spread over
              the run answering one 429 (Retry-After: 1, no rate headers); the first 12 pages
-             of people answering one each (the issue's log).
+             of people answering one each.
   matrix     every source at once, each API enforcing the source's configured rate, one burst
              429, one 503 and one connection reset per source: with the configured client
-             budget and without any (`<SOURCE>_RATE_LIMIT=none`); per-source pairs.
-  smaller    an account allowing less than configured: lead_crm (10/1 configured) against an
-             API allowing 5 per 2 s, and party_crm (4000/h) against a burst limit of 20 per s,
-             each with and without X-RateLimit-* headers.
+             budget and without any (`<SOURCE>_RATE_LIMIT=none`).
+  smaller    an account allowing less than configured: lead_crm (10/1) against an API allowing
+             5 per 2 s, party_crm (4000/h) against 20 per s; with and without X-RateLimit-*.
+
+Over 150 lines: the three scenarios and the one run-and-print they share read best together.
 """
 
 from __future__ import annotations
@@ -42,27 +43,26 @@ from crm_assets.sandbox.faults import Fault  # noqa: E402
 from crm_assets.sandbox.server import Sandbox  # noqa: E402
 from crm_assets.sandbox.traffic import Latency, Traffic  # noqa: E402
 from crm_assets.sandbox.volume import Volume  # noqa: E402
-from crm_assets.windows import NIGHTLY_SELECTION  # noqa: E402
 from crm_assets_tests.helpers import expected_counts, table_counts  # noqa: E402
+from harness.product import NIGHTLY_SELECTION, asset_key, group  # noqa: E402
 
 CONFIGS = {config.name: config for config in load_source_configs(CONFIGS_DIR)}
-METADATA_ASSET = {name: dg.AssetKey([name, config.resources[0].name]) for name, config in CONFIGS.items()}
 
 
-def run(sandbox: Sandbox, work: Path, name: str, selection: str, sources: list[str],
+def run(sandbox: Sandbox, work: Path, name: str, sources: list[str],
         env: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
-    """One CLI run; per source its figures (and whether its tables are exact)."""
+    """One CLI run of a source's group, or of every source's nightly assets; per source its
+    figures (and whether its tables are exact)."""
+    selection = f"group:{group(sources[0])}" if len(sources) == 1 else NIGHTLY_SELECTION
     home, duckdb_path = work / f"{name}_home", work / f"{name}.duckdb"
     home.mkdir()
     sandbox.reset_stats()
     started = time.monotonic()
     finished = subprocess.run(
         [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "crm_assets.definitions",
-         "--select", selection],
-        cwd=REPO, capture_output=True, text=True,
+         "--select", selection], cwd=REPO, capture_output=True, text=True,
         env={**os.environ, **sandbox.env(), **(env or {}), "DAGSTER_HOME": str(home),
-             "CRM_DUCKDB_PATH": str(duckdb_path), "CRM_PIPELINES_DIR": str(work / f"{name}_dlt")},
-    )
+             "CRM_DUCKDB_PATH": str(duckdb_path), "CRM_PIPELINES_DIR": str(work / f"{name}_dlt")})
     wall = time.monotonic() - started
     if finished.returncode:
         print(finished.stderr[-2000:])
@@ -70,7 +70,9 @@ def run(sandbox: Sandbox, work: Path, name: str, selection: str, sources: list[s
     figures = {}
     with dg.DagsterInstance.from_config(str(home)) as instance:
         for source in sources:
-            event = instance.get_latest_materialization_event(METADATA_ASSET[source])
+            # The source's figures are on each of its assets; read its first.
+            first_asset = asset_key(source, CONFIGS[source].resources[0].name)
+            event = instance.get_latest_materialization_event(first_asset)
             metadata = {k: v.value for k, v in event.asset_materialization.metadata.items()} if event else {}
             expected = expected_counts(sandbox, CONFIGS[source])
             loaded = table_counts(duckdb_path, source)
@@ -91,8 +93,7 @@ def show(label: str, figures: dict[str, Any], reference: dict[str, Any] | None =
         f"{figures.get('answered_429_window', '?')}  "
         f"in flight >= {figures.get('lowest_requests_in_flight', '?')}  "
         f"budget >= {figures.get('lowest_budget_per_window', '?')}  "
-        f"longest wait {figures.get('longest_wait_for_budget_seconds', '?')} s"
-    )
+        f"longest wait {figures.get('longest_wait_for_budget_seconds', '?')} s")
 
 
 def transient(sandbox: Sandbox, work: Path, latency: Latency) -> None:
@@ -108,7 +109,7 @@ def transient(sandbox: Sandbox, work: Path, latency: Latency) -> None:
         sandbox.traffic = Traffic(latency)
         for path in paths:
             sandbox.add_fault(Fault(path=path, status=429, retry_after=1))
-        figures = run(sandbox, work, f"transient{len(paths)}", "group:party_crm", ["party_crm"])
+        figures = run(sandbox, work, f"transient{len(paths)}", ["party_crm"])
         show(label, figures["party_crm"], clean)
         clean = clean or figures["party_crm"]
         sandbox.faults.clear()
@@ -127,7 +128,7 @@ def matrix(sandbox: Sandbox, work: Path, latency: Latency) -> None:
             sandbox.add_fault(Fault(path=paths[1], status=503))
             sandbox.add_fault(Fault(path=paths[2], kind="reset"))
         env = {config.rate_limit_env: "none" for config in CONFIGS.values()} if budget == "none" else {}
-        pairs[budget] = run(sandbox, work, f"matrix_{budget}", NIGHTLY_SELECTION, list(CONFIGS), env)
+        pairs[budget] = run(sandbox, work, f"matrix_{budget}", list(CONFIGS), env)
         sandbox.faults.clear()
     for name in CONFIGS:
         show(f"{name} without a client budget", pairs["none"][name])
@@ -138,11 +139,10 @@ def smaller(sandbox: Sandbox, work: Path, latency: Latency) -> None:
     print(f"smaller: an account allowing less than configured, {latency.ms:g} ms")
     sandbox.volume.overrides.update({"lead_crm.account": 450, "lead_crm.contact": 450,
                                      "party_crm.parties": 300})
-    cases = [("lead_crm", "5/2"), ("party_crm", "20/1")]
-    for source, api in cases:
+    for source, api in (("lead_crm", "5/2"), ("party_crm", "20/1")):
         for headers in (True, False):
             sandbox.traffic = Traffic(latency, {source: RateLimitSpec.parse(api)}, rate_headers=headers)
-            figures = run(sandbox, work, f"smaller_{source}_{headers}", f"group:{source}", [source])
+            figures = run(sandbox, work, f"smaller_{source}_{headers}", [source])
             served = sandbox.stats_json()["sources"][source]
             show(f"{source} API {api} {'with' if headers else 'without'} rate headers", figures[source])
             print(f"  {'':34} API saw: {served['requests']} requests, {served['throttled']} 429s, "
