@@ -6,11 +6,16 @@ from pathlib import Path
 
 import dagster as dg
 
+from crm_assets.config import load_source_configs
+from crm_assets.connection_check.definitions import (
+    connection_check_job,
+    connection_check_sensor,
+)
 from crm_assets.defs.assets import build_source_assets
 from crm_assets.defs.checks import build_source_checks
-from crm_assets.config import load_source_configs
-from crm_assets.connection_check.definitions import connection_check_job, connection_check_sensor
 from crm_assets.defs.executors import executor_from_env
+from crm_assets.defs.schedules import full_refresh_schedule, source_job, source_schedule
+from crm_assets.defs.sensors import catch_up_sensor, run_failure_alert_sensor
 from crm_assets.project_files import configs_dir as configured_configs_dir
 from crm_assets.resources import (
     AlertWebhookResource,
@@ -18,8 +23,6 @@ from crm_assets.resources import (
     PiiHashKeyResource,
     SourceApisResource,
 )
-from crm_assets.defs.schedules import full_refresh_schedule, source_job, source_schedule
-from crm_assets.defs.sensors import catch_up_sensor, run_failure_alert_sensor
 
 
 def build_definitions(configs_dir: Path | None = None) -> dg.Definitions:

@@ -16,7 +16,7 @@ import dagster as dg
 import pytest
 import redis
 
-from crm_assets.defs.names import pool
+from crm_assets.defs import names
 from crm_assets.defs.checks import source_check_specs
 from crm_assets.config import SourceConfig
 from crm_assets.sandbox.server import Sandbox
@@ -195,7 +195,7 @@ def test_two_runs_of_one_source_at_once_take_turns_across_workers_over_redis(
     # default limit at the same moment fail on Postgres (dagster-io/dagster#33552).
     launcher = cluster.machine("launcher")
     subprocess.run(
-        [str(BIN / "dagster"), "instance", "concurrency", "set", pool("lead_crm"), "1"],
+        [str(BIN / "dagster"), "instance", "concurrency", "set", names.of("lead_crm").pool, "1"],
         env=launcher.env, cwd=launcher.root, check=True, capture_output=True,
     )
     cluster.start_workers("w1", "w2")

@@ -10,7 +10,12 @@ from crm_assets.config.auth import SECRET_FIELDS_BY_AUTH, AuthSpec
 from crm_assets.config.backfill import BackfillSpec
 from crm_assets.config.endpoint import Endpoint, EndpointDefaults, IncrementalSpec
 from crm_assets.config.json_path import parse_json_path
-from crm_assets.config.loader import CONFIGS_DIR, ConfigError, load_source_config, load_source_configs
+from crm_assets.config.loader import (
+    CONFIGS_DIR,
+    ConfigError,
+    load_source_config,
+    load_source_configs,
+)
 from crm_assets.config.paginators import (
     AnyPaginator,
     HeaderLinkPaginator,

@@ -9,10 +9,9 @@ import dagster as dg
 
 from crm_assets.config import SourceConfig
 from crm_assets.connection_check.probe import check_connection
-from crm_assets.resources import SourceApisResource
 from crm_assets.defs import names
 from crm_assets.defs.schedules import automation_default_status
-
+from crm_assets.resources import SourceApisResource
 
 
 class ConnectionCheckConfig(dg.Config):
@@ -21,7 +20,7 @@ class ConnectionCheckConfig(dg.Config):
 
 def connection_check_op(source: SourceConfig) -> dg.OpDefinition:
     @dg.op(
-        name=names.connection_check_step(source.name),
+        name=names.of(source.name).connection_check_step,
         out=dg.Out(dg.Nothing),
         description=f"One authenticated request to {source.name}: reachable, credentials "
         "accepted, latency, rate-limit headroom.",

@@ -16,11 +16,11 @@ import requests
 from dlt.sources.rest_api import create_auth
 from dlt.sources.rest_api.utils import join_url
 
-from crm_assets.load.error_chain import error_chain
 from crm_assets.config import OffsetPaginator, RetryPolicy, SourceConfig
+from crm_assets.extract import NotDataAnswer, dlt_auth, http_session
+from crm_assets.load.error_chain import error_chain
 from crm_assets.load.redaction import redact, redacted_logs, secret_forms
 from crm_assets.resources import SourceApi
-from crm_assets.extract import NotDataAnswer, dlt_auth, http_session
 
 REACHABLE = "reachable"
 STATUS_BY_HTTP_CODE = {401: "unauthorized", 403: "forbidden", 404: "not_found", 429: "rate_limited"}

@@ -14,12 +14,21 @@ from crm_assets.defs.dlt_objects import without_dlt_objects
 from crm_assets.defs.materializations import count_rows_by_window, materializations
 from crm_assets.defs.translator import CrmDltTranslator, WindowDltTranslator
 from crm_assets.defs.windows import Window, window_partitions
-from crm_assets.extract import build_source, http_session, placeholder_source, pipeline_reference
+from crm_assets.extract import (
+    build_source,
+    http_session,
+    pipeline_reference,
+    placeholder_source,
+)
 from crm_assets.extract.http_stats import HttpStats
 from crm_assets.load.failure import load_failure, violation_failure
 from crm_assets.load.redaction import redacted_logs, secret_forms
 from crm_assets.load.steps import run_in_steps
-from crm_assets.resources import DestinationResource, PiiHashKeyResource, SourceApisResource
+from crm_assets.resources import (
+    DestinationResource,
+    PiiHashKeyResource,
+    SourceApisResource,
+)
 from crm_assets.table_rules.absent_rows import AbsentRowsPlan, confirmed_tables
 
 
@@ -52,10 +61,10 @@ def build_source_assets(
     @dlt_assets(
         dlt_source=placeholder_source(source, windows),
         dlt_pipeline=pipeline_reference(source.name, pipelines_dir),
-        name=names.windows_step(source.name) if windows else names.load_step(source.name),
+        name=names.of(source.name).windows_step if windows else names.of(source.name).load_step,
         dagster_dlt_translator=translator,
         partitions_def=window_partitions(source.backfill) if windows else None,
-        pool=names.pool(source.name),
+        pool=names.of(source.name).pool,
     )
     def load_source(
         context: dg.AssetExecutionContext,

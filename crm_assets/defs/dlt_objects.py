@@ -6,7 +6,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
-from dagster_dlt.constants import META_KEY_PIPELINE, META_KEY_SOURCE, META_KEY_TRANSLATOR
+from dagster_dlt.constants import (
+    META_KEY_PIPELINE,
+    META_KEY_SOURCE,
+    META_KEY_TRANSLATOR,
+)
 
 # What `dlt_assets` puts in every spec for dagster-dlt's `DagsterDltResource.run`, which these
 # assets do not use (they run dlt step by step): the asset page would list them as objects.

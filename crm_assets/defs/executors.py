@@ -3,7 +3,6 @@ or `dagster-celery` workers on any number of machines (`celery`)."""
 
 from __future__ import annotations
 
-
 import dagster as dg
 import yaml
 

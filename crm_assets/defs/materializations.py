@@ -13,7 +13,10 @@ from crm_assets.defs.translator import CrmDltTranslator
 from crm_assets.defs.windows import Window, WindowRowCounter
 from crm_assets.extract.http_stats import HttpStats
 from crm_assets.load.materialization import LoadedSchema, run_metadata, table_metadata
-from crm_assets.load.read_volume import latest_materialization_metadata, read_volume_metadata
+from crm_assets.load.read_volume import (
+    latest_materialization_metadata,
+    read_volume_metadata,
+)
 from crm_assets.load.steps import LoadOutcome
 from crm_assets.request_budget import RequestBudget
 

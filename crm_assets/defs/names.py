@@ -5,6 +5,7 @@ mapped back to its source by looking it up (`StepNames`), never by taking a stri
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import NamedTuple
 
 import dagster as dg
 
@@ -47,50 +48,37 @@ def source_of(key: dg.AssetKey) -> str:
     return key.path[0]
 
 
-def group(source: str) -> str:
-    return source
+class SourceNames(NamedTuple):
+    """Every name of one source's Dagster objects."""
+
+    group: str
+    windows_group: str
+    load_step: str
+    windows_step: str
+    checks_step: str
+    connection_check_step: str
+    # The pool a source's load and check steps hold a slot of: one at a time per source.
+    pool: str
+    job: str
+    schedule: str
+    full_refresh_schedule: str
+    catch_up_sensor: str
 
 
-def windows_group(source: str) -> str:
-    return f"{source}_{WINDOWS}"
-
-
-def load_step(source: str) -> str:
-    """The step (op) loading the source's nightly assets."""
-    return source
-
-
-def windows_step(source: str) -> str:
-    return windows_group(source)
-
-
-def checks_step(source: str) -> str:
-    return f"{source}_checks"
-
-
-def connection_check_step(source: str) -> str:
-    return f"{source}_connection_check"
-
-
-def pool(source: str) -> str:
-    """The pool a source's load and check steps hold a slot of: one at a time per source."""
-    return f"crm_source/{source}"
-
-
-def job(source: str) -> str:
-    return f"{source}_job"
-
-
-def schedule(source: str) -> str:
-    return f"{source}_schedule"
-
-
-def full_refresh_schedule(source: str) -> str:
-    return f"{source}_full_refresh_schedule"
-
-
-def catch_up_sensor(source: str) -> str:
-    return f"{source}_catch_up"
+def of(source: str) -> SourceNames:
+    return SourceNames(
+        group=source,
+        windows_group=f"{source}_{WINDOWS}",
+        load_step=source,
+        windows_step=f"{source}_{WINDOWS}",
+        checks_step=f"{source}_checks",
+        connection_check_step=f"{source}_connection_check",
+        pool=f"crm_source/{source}",
+        job=f"{source}_job",
+        schedule=f"{source}_schedule",
+        full_refresh_schedule=f"{source}_full_refresh_schedule",
+        catch_up_sensor=f"{source}_catch_up",
+    )
 
 
 class StepNames:
@@ -99,10 +87,11 @@ class StepNames:
     def __init__(self, sources: Iterable[str]) -> None:
         self.kinds: dict[str, tuple[str, str]] = {}
         for source in sources:
-            self.kinds[load_step(source)] = (source, "load")
-            self.kinds[windows_step(source)] = (source, "windows")
-            self.kinds[checks_step(source)] = (source, "checks")
-            self.kinds[connection_check_step(source)] = (source, "connection_check")
+            named = of(source)
+            self.kinds[named.load_step] = (source, "load")
+            self.kinds[named.windows_step] = (source, "windows")
+            self.kinds[named.checks_step] = (source, "checks")
+            self.kinds[named.connection_check_step] = (source, "connection_check")
 
     def source(self, step: str) -> str | None:
         return self.kinds[step][0] if step in self.kinds else None

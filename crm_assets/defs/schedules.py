@@ -21,8 +21,8 @@ def automation_default_status() -> dg.DefaultScheduleStatus:
 def source_job(config: SourceConfig):  # noqa: ANN201 (its class is not public)
     """Resolved against the assets by Definitions; schedules and sensors name it."""
     return dg.define_asset_job(
-        name=names.job(config.name),
-        selection=dg.AssetSelection.groups(names.group(config.name)),
+        name=names.of(config.name).job,
+        selection=dg.AssetSelection.groups(names.of(config.name).group),
         description=f"Load every resource of {config.name}, then run its asset checks.",
         tags={names.SOURCE_TAG: config.name},
     )
@@ -30,8 +30,8 @@ def source_job(config: SourceConfig):  # noqa: ANN201 (its class is not public)
 
 def source_schedule(config: SourceConfig) -> dg.ScheduleDefinition:
     return dg.ScheduleDefinition(
-        name=names.schedule(config.name),
-        job_name=names.job(config.name),
+        name=names.of(config.name).schedule,
+        job_name=names.of(config.name).job,
         cron_schedule=config.schedule.cron,
         execution_timezone=config.schedule.timezone,
         default_status=automation_default_status(),
@@ -52,8 +52,8 @@ def full_refresh_schedule(config: SourceConfig) -> dg.ScheduleDefinition | None:
     listed = ", ".join(resources)
 
     @dg.schedule(
-        name=names.full_refresh_schedule(config.name),
-        job_name=names.job(config.name),
+        name=names.of(config.name).full_refresh_schedule,
+        job_name=names.of(config.name).job,
         cron_schedule=spec.cron,
         execution_timezone=spec.timezone,
         default_status=automation_default_status(),

@@ -28,8 +28,8 @@ def catch_up_sensor(
     keys = [names.asset_key(config.name, resource.name) for resource in config.resources]
 
     @dg.sensor(
-        name=names.catch_up_sensor(config.name),
-        job_name=names.job(config.name),
+        name=names.of(config.name).catch_up_sensor,
+        job_name=names.of(config.name).job,
         minimum_interval_seconds=300,
         default_status=dg.DefaultSensorStatus(automation_default_status().value),
         description=f"Re-loads {config.name} assets not materialized within {window_text}.",

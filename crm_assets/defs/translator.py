@@ -10,9 +10,9 @@ from dagster_dlt import DagsterDltTranslator
 from dagster_dlt.translator import DltResourceTranslatorData
 
 from crm_assets.config import ResourceSpec, SourceConfig
+from crm_assets.defs import names
 from crm_assets.table_rules.pii import PII_LABEL, describe_policy
 from crm_assets.table_rules.schema_contract import EVOLVE
-from crm_assets.defs import names
 
 
 def describe_endpoint(config: SourceConfig, resource: ResourceSpec) -> str:
@@ -71,7 +71,7 @@ class CrmDltTranslator(DagsterDltTranslator):
             .get_asset_spec(DltResourceTranslatorData(resource=data.resource, pipeline=None))
             .replace_attributes(
                 key=self.asset_key(resource.name),
-                group_name=names.group(config.name),
+                group_name=names.of(config.name).group,
                 deps=[self.asset_key(resource.parent)] if resource.parent else [],
                 description=description,
                 owners=config.owners,
@@ -130,7 +130,7 @@ class WindowDltTranslator(CrmDltTranslator):
             else f"rows of the {resource.parent} in the window"
         )
         return nightly.replace_attributes(
-            group_name=names.windows_group(config.name),
+            group_name=names.of(config.name).windows_group,
             description=(
                 f"Backfill windows of {names.asset_key(config.name, resource.name).to_user_string()}"
                 f" ({config.backfill.grain}ly partitions): each loads the {cursor} again into "

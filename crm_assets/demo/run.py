@@ -20,11 +20,11 @@ from pathlib import Path
 import dagster as dg
 
 from crm_assets.config import CONFIGS_DIR, load_source_configs
-from crm_assets.resources import DEFAULT_DUCKDB_PATH
+from crm_assets.defs import names
 from crm_assets.load.row_counts import count_dataset_rows, open_dataset
+from crm_assets.resources import DEFAULT_DUCKDB_PATH
 from crm_assets.sandbox.server import Sandbox
 from crm_assets.sandbox.volume import Volume
-from crm_assets.defs import names
 
 PROGRESS_EVENTS = {
     dg.DagsterEventType.STEP_START,

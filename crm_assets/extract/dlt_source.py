@@ -11,10 +11,10 @@ from dlt.sources import DltSource
 from dlt.sources.rest_api import rest_api_source
 
 from crm_assets.config import SourceConfig
-from crm_assets.table_rules.pii import hasher, row_policy
+from crm_assets.defs.windows import Window
 from crm_assets.extract.http_session import http_session
 from crm_assets.extract.rest_api import rest_api_config
-from crm_assets.defs.windows import Window
+from crm_assets.table_rules.pii import hasher, row_policy
 
 
 def build_source(

@@ -16,9 +16,9 @@ from crm_assets.config import (
     SourceConfig,
     parse_json_path,
 )
+from crm_assets.defs.windows import Window, iso
 from crm_assets.table_rules.deletions import deleted_at_column
 from crm_assets.table_rules.history import history_hints
-from crm_assets.defs.windows import Window, iso
 
 
 def dlt_auth(auth: AuthSpec, secrets: dict[str, str]) -> dict[str, Any]:

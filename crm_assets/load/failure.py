@@ -11,10 +11,10 @@ from urllib.parse import parse_qsl, urlparse
 import dagster as dg
 import requests
 
-from crm_assets.table_rules.dlt_types import dlt_type_of
+from crm_assets.extract import NotDataAnswer
 from crm_assets.load.error_chain import error_chain
 from crm_assets.load.redaction import redact
-from crm_assets.extract import NotDataAnswer
+from crm_assets.table_rules.dlt_types import dlt_type_of
 
 # Query parameters that may carry a credential whatever their value: never shown.
 SECRET_PARAM = re.compile(r"key|token|secret|pass|auth|sig", re.IGNORECASE)

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 import dlt
 
+from crm_assets.load.row_counts import RowCount
 from crm_assets.table_rules.deletions import DELETED_AT
 from crm_assets.table_rules.pii import PII_LABEL, describe_policy, landing_place
-from crm_assets.load.row_counts import RowCount
 
 if TYPE_CHECKING:
     from crm_assets.table_rules.absent_rows import AbsentRows

@@ -8,7 +8,6 @@ import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-
 MASK = "***"
 # `?a=1&api_token=...` after a URL or path: the query goes, the path stays.
 QUERY_STRING = re.compile(r"\?[^\s'\"<>]*=[^\s'\"<>]*")

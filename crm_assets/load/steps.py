@@ -8,11 +8,14 @@ from dataclasses import dataclass
 import dlt
 from dlt.sources import DltSource
 
-from crm_assets.table_rules.absent_rows import AbsentRows, AbsentRowsPlan
-from crm_assets.table_rules.contract_enforcement import DiscardCounter, contracts_for_run
 from crm_assets.load.row_counts import RowCount, pipeline_row_counts
 from crm_assets.request_budget import RequestBudget
 from crm_assets.resources import DestinationResource
+from crm_assets.table_rules.absent_rows import AbsentRows, AbsentRowsPlan
+from crm_assets.table_rules.contract_enforcement import (
+    DiscardCounter,
+    contracts_for_run,
+)
 
 
 @dataclass(frozen=True)

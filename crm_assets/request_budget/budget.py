@@ -44,7 +44,11 @@ from typing import Any
 import dagster as dg
 
 from crm_assets.config import RateLimitSpec
-from crm_assets.request_budget.headers import pause_asked, remaining_in_window, seconds_from_now
+from crm_assets.request_budget.headers import (
+    pause_asked,
+    remaining_in_window,
+    seconds_from_now,
+)
 from crm_assets.request_budget.in_flight import InFlightCap
 from crm_assets.request_budget.send_window import SendWindow
 

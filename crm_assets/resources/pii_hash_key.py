@@ -5,8 +5,8 @@ from __future__ import annotations
 import dagster as dg
 
 from crm_assets.config import SourceConfig
-from crm_assets.table_rules.pii import HASH_KEY_ENV, MIN_HASH_KEY_LENGTH
 from crm_assets.resources.env import env_var_if_set
+from crm_assets.table_rules.pii import HASH_KEY_ENV, MIN_HASH_KEY_LENGTH
 
 
 class PiiHashKeyResource(dg.ConfigurableResource):

@@ -6,7 +6,12 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import TypeAdapter
 
-from crm_assets.config import MaxConcurrency, RateLimitSpec, SourceConfig, validate_base_url
+from crm_assets.config import (
+    MaxConcurrency,
+    RateLimitSpec,
+    SourceConfig,
+    validate_base_url,
+)
 from crm_assets.request_budget import RequestBudget
 from crm_assets.resources.env import env_var_if_set
 

@@ -21,7 +21,6 @@ from typing import Any
 from urllib.parse import urlparse
 
 from crm_assets.config import RateLimitSpec, SourceConfig, load_source_configs
-from crm_assets.table_rules.pii import HASH_KEY_ENV
 from crm_assets.sandbox.auth import sandbox_secrets
 from crm_assets.sandbox.counters import Stats
 from crm_assets.sandbox.faults import Fault
@@ -29,6 +28,7 @@ from crm_assets.sandbox.handler import handler_for
 from crm_assets.sandbox.routes import Route, build_routes
 from crm_assets.sandbox.traffic import Latency, Traffic
 from crm_assets.sandbox.volume import Volume
+from crm_assets.table_rules.pii import HASH_KEY_ENV
 
 
 class Sandbox:

@@ -12,8 +12,8 @@ from typing import Any
 import dagster as dg
 import dlt
 
-from crm_assets.table_rules.dlt_types import coerces_to, dlt_type_of
 from crm_assets.load.materialization import LoadedSchema
+from crm_assets.table_rules.dlt_types import coerces_to, dlt_type_of
 
 
 class DiscardCounter:

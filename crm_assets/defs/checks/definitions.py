@@ -5,19 +5,20 @@ from collections.abc import Iterator
 
 import dagster as dg
 
+from crm_assets.config import SourceConfig
 from crm_assets.defs import names
 from crm_assets.defs.checks.evaluate import evaluate_checks
 from crm_assets.defs.checks.specs import source_check_specs
-from crm_assets.config import SourceConfig
 from crm_assets.resources import DestinationResource
+
 
 def build_source_checks(source: SourceConfig) -> dg.AssetChecksDefinition:
     @dg.multi_asset_check(
-        name=names.checks_step(source.name),
+        name=names.of(source.name).checks_step,
         specs=source_check_specs(source),
         can_subset=True,
         # The source's pool: checks read what its loads write, never half-way through one.
-        pool=names.pool(source.name),
+        pool=names.of(source.name).pool,
         description=f"Queries {source.name}'s tables in the destination.",
     )
     def check_source(

@@ -6,6 +6,8 @@ from typing import Any
 import dagster as dg
 import dlt
 
+from crm_assets.config import SourceConfig
+from crm_assets.defs import names
 from crm_assets.defs.checks.deletions_held import check_deletions_held
 from crm_assets.defs.checks.has_rows import check_has_rows
 from crm_assets.defs.checks.primary_key import check_primary_key
@@ -19,8 +21,6 @@ from crm_assets.defs.checks.specs import (
     ROW_VOLUME,
     SCHEMA_DRIFT,
 )
-from crm_assets.config import SourceConfig
-from crm_assets.defs import names
 from crm_assets.load.read_volume import latest_materialization_metadata
 
 # The checks that read the asset's latest materialization, not only its table.

@@ -4,8 +4,8 @@ from typing import Any
 
 import dagster as dg
 
-from crm_assets.defs.checks.reader import TableReader
 from crm_assets.config import ResourceSpec
+from crm_assets.defs.checks.reader import TableReader
 from crm_assets.load.row_counts import count_rows
 
 

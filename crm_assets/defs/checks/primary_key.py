@@ -5,8 +5,8 @@ from typing import Any
 
 import dagster as dg
 
-from crm_assets.defs.checks.reader import TableReader
 from crm_assets.config import ResourceSpec, SourceConfig
+from crm_assets.defs.checks.reader import TableReader
 from crm_assets.table_rules.history import VALID_FROM, VALID_TO
 
 

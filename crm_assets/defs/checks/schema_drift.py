@@ -5,8 +5,8 @@ from typing import Any
 
 import dagster as dg
 
-from crm_assets.defs.checks.reader import TableReader, data_columns
 from crm_assets.config import ResourceSpec
+from crm_assets.defs.checks.reader import TableReader, data_columns
 
 
 def check_schema_drift(
