@@ -44,7 +44,7 @@ from crm_assets.sandbox.server import Sandbox  # noqa: E402
 from crm_assets.sandbox.traffic import Latency, Traffic  # noqa: E402
 from crm_assets.sandbox.volume import Volume  # noqa: E402
 from crm_assets_tests.helpers import expected_counts, table_counts  # noqa: E402
-from harness.product import NIGHTLY_SELECTION, asset_key, group  # noqa: E402
+from harness.product import NIGHTLY_SELECTION, asset_key, source_names  # noqa: E402
 
 CONFIGS = {config.name: config for config in load_source_configs(CONFIGS_DIR)}
 
@@ -53,7 +53,7 @@ def run(sandbox: Sandbox, work: Path, name: str, sources: list[str],
         env: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
     """One CLI run of a source's group, or of every source's nightly assets; per source its
     figures (and whether its tables are exact)."""
-    selection = f"group:{group(sources[0])}" if len(sources) == 1 else NIGHTLY_SELECTION
+    selection = f"group:{source_names(sources[0]).group}" if len(sources) == 1 else NIGHTLY_SELECTION
     home, duckdb_path = work / f"{name}_home", work / f"{name}.duckdb"
     home.mkdir()
     sandbox.reset_stats()

@@ -43,7 +43,7 @@ class Benchmark:
         # (exec keeps the high-water mark of the address space it replaces, here ours).
         self.selection = subprocess.run(
             [sys.executable, str(Path(__file__).with_name("product.py"))], cwd=self.cwd,
-            capture_output=True, text=True, check=True).stdout.strip()
+            stdout=subprocess.PIPE, text=True, check=True).stdout.strip()
         print(f"work dir {self.work}; code {self.cwd} ({self.code['sha256'][:12]}); python "
               f"{platform.python_version()}; {os.cpu_count()} CPUs", flush=True)
         self.sandbox = SandboxProcess(["--records", str(args.records)], self.work / "sandbox.log",
