@@ -90,6 +90,11 @@ def test_an_answer_that_is_not_data_fails_the_read_and_touches_no_row(
 
     result = materialize(instance, selection, fast_retry_configs)
     assert result.success
+    # What the asset page says this load wrote, on either destination: every contact (merged
+    # again), no new status version.
+    assert materialization_metadata(result)[asset]["rows_loaded"] == (
+        ROWS if table == "contacts" else 0
+    )
     after = _rows(destination, table)
     # Every row once, none marked or retired: as if no fault had happened (contacts' rows
     # carry the new load's id, statuses' versions are the first run's, still current).

@@ -62,7 +62,9 @@ def materializations(
             source.pii_policy(source.resource(resource_name)),
         )
         if resource_name in outcome.discards:
-            table |= outcome.discards[resource_name].metadata(loaded)
+            table |= outcome.discards[resource_name].metadata(
+                loaded, outcome.rows[resource_name].loaded or 0
+            )
         fetched = http_stats.metadata(resource_name)
         lines.append(
             f"{keys[resource_name].to_user_string()}: {table['rows_loaded'].value} rows loaded from "

@@ -35,7 +35,6 @@ class LoadedSchema:
 
     dataset_name: str
     schema: dlt.Schema | None
-    rows_normalized: dict[str, int]
     # Rows each table's resource yielded, as dlt's extract counted them: what a read returned.
     # (dlt 1.31's csv writer overcounts normalized rows: 3,101 for 250 rows into Postgres.)
     rows_read: dict[str, int]
@@ -43,7 +42,6 @@ class LoadedSchema:
     @classmethod
     def of(cls, pipeline: dlt.Pipeline) -> LoadedSchema:
         trace = pipeline.last_trace
-        normalized = trace.last_normalize_info if trace else None
         extracted = trace.last_extract_info if trace else None
         rows_read: dict[str, int] = {}
         for package in (extracted.metrics.values() if extracted else []):
@@ -53,7 +51,6 @@ class LoadedSchema:
         return cls(
             dataset_name=pipeline.dataset_name,
             schema=pipeline.default_schema if pipeline.default_schema_name else None,
-            rows_normalized=dict(normalized.row_counts) if normalized else {},
             rows_read=rows_read,
         )
 
@@ -130,7 +127,9 @@ def table_metadata(
         "dagster/table_name": f"{loaded.dataset_name}.{table}",
         "dagster/row_count": dg.MetadataValue.int(rows.rows),
         "dagster/column_schema": _column_schema(loaded, table, pii or {}),
-        "rows_loaded": dg.MetadataValue.int(loaded.rows_normalized.get(table, 0)),
+        # What the load wrote, counted in the table: dlt 1.31's csv writer (Postgres)
+        # overcounts its normalized rows (3,101 for 250).
+        "rows_loaded": dg.MetadataValue.int(rows.loaded or 0),
         **current,
         **({"nested_tables": ", ".join(nested)} if nested else {}),
         **pii_metadata(loaded, table, pii or {}),

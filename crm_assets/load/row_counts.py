@@ -28,6 +28,7 @@ class SqlClient(Protocol):
 class RowCount(NamedTuple):
     rows: int  # every row: every version of a history table, the rows marked deleted
     current: int | None  # the rows the API still has, where the table keeps others; else None
+    loaded: int | None = None  # the rows the given loads wrote (their `_dlt_load_id`)
 
     @property
     def current_or_all(self) -> int:
@@ -35,12 +36,20 @@ class RowCount(NamedTuple):
         return self.rows if self.current is None else self.current
 
 
-def count_rows(client: SqlClient, table: str, columns: Collection[str]) -> RowCount:
-    """The rows of one table that has `columns` (which say what "current" means in it)."""
+def count_rows(
+    client: SqlClient, table: str, columns: Collection[str], load_ids: list[str] | None = None
+) -> RowCount:
+    """The rows of one table that has `columns` (which say what "current" means in it), and
+    with `load_ids`, how many of them those loads wrote."""
     current = current_condition(columns)
-    figures = "count(*)" + (f", count(*) filter (where {current})" if current else "")
-    row = client.execute_sql(f"select {figures} from {client.make_qualified_table_name(table)}")[0]
-    return RowCount(rows=row[0], current=row[1] if current else None)
+    figures = ["count(*)", f"count(*) filter (where {current})" if current else "null"]
+    if load_ids:
+        figures.append(f"count(*) filter (where _dlt_load_id in ({', '.join(['%s'] * len(load_ids))}))")
+    row = client.execute_sql(
+        f"select {', '.join(figures)} from {client.make_qualified_table_name(table)}",
+        *(load_ids or []),
+    )[0]
+    return RowCount(rows=row[0], current=row[1], loaded=row[2] if load_ids else None)
 
 
 def columns_by_table(client: SqlClient) -> dict[str, list[str]]:
@@ -66,16 +75,20 @@ def data_tables(client: SqlClient) -> dict[str, list[str]]:
     }
 
 
-def pipeline_row_counts(pipeline: Any, tables: list[str]) -> dict[str, RowCount]:
-    """Rows now in each of a pipeline's destination tables; 0 where dlt made no table (no row
-    ever came; a table may be in the schema before, from a declared column)."""
+def pipeline_row_counts(
+    pipeline: Any, tables: list[str], load_ids: list[str]
+) -> dict[str, RowCount]:
+    """Rows now in each of a pipeline's destination tables, and those the loads wrote; 0 where
+    dlt made no table (no row ever came; a table may be in the schema before, from a declared
+    column)."""
     schema = pipeline.default_schema if pipeline.default_schema_name else None
     existing = set(schema.data_table_names(seen_data_only=True)) if schema else set()
-    counts = {table: RowCount(rows=0, current=None) for table in tables}
+    counts = {table: RowCount(rows=0, current=None, loaded=0) for table in tables}
     with pipeline.sql_client() as client:
         for table in tables:
             if table in existing:
-                counts[table] = count_rows(client, table, schema.tables[table].get("columns", {}))
+                columns = schema.tables[table].get("columns", {})
+                counts[table] = count_rows(client, table, columns, load_ids)
     return counts
 
 

@@ -65,5 +65,5 @@ def run_in_steps(
             settled = absent_rows.settle(
                 client, source.selected_resources, normalized, load_info.loads_ids
             )
-        rows = pipeline_row_counts(pipeline, list(source.selected_resources))
+        rows = pipeline_row_counts(pipeline, list(source.selected_resources), load_info.loads_ids)
     return LoadOutcome(rows, settled, discards)

@@ -50,8 +50,9 @@ class DiscardCounter:
                     kind = existing
                 self.values[(table, column, kind)] += 1
 
-    def metadata(self, loaded: LoadedSchema) -> dict[str, Any]:
-        """`rows_discarded`, `values_discarded` and the columns kept out, for the asset page."""
+    def metadata(self, loaded: LoadedSchema, rows_loaded: int) -> dict[str, Any]:
+        """`rows_discarded` (the rows that came less the `rows_loaded`), `values_discarded` and
+        the columns kept out, for the asset page."""
         schema = loaded.schema
         naming = schema.naming
         discarded: Counter[str] = Counter()
@@ -74,7 +75,7 @@ class DiscardCounter:
             discarded[name] += values if mode != "discard_row" else 0
         return {
             "rows_discarded": dg.MetadataValue.int(
-                self.rows - loaded.rows_normalized.get(self.resource, 0)
+                self.rows - rows_loaded
             ),
             "values_discarded": dg.MetadataValue.int(sum(discarded.values())),
             "columns_discarded": dg.MetadataValue.json(sorted(modes)),
