@@ -2,9 +2,9 @@
 sent per window, and what the API's 429s ask for. dlt has retries but no client-side budget.
 
 Every request of the source's session passes here (all resources and threads, every retry
-attempt). The configured window is the API's, stretched by `headroom`: the API counts requests
-as they arrive, we count them as they leave, and a request that left late would otherwise land
-in the same API window as one sent a window later.
+attempt). The configured window is the API's. A request counts in it from its send until a
+window after its answer: the API counts it when it arrives, which only the answer bounds
+(`SendWindow`).
 
 A 429 the pace did not cause (a lone refusal, or fewer than one in ten of the requests sent
 within the pause it asks for) changes nothing but the refused request's own wait: dlt's retry
@@ -52,7 +52,6 @@ from crm_assets.request_budget.headers import (
 from crm_assets.request_budget.in_flight import InFlightCap
 from crm_assets.request_budget.send_window import SendWindow
 
-HEADROOM = 0.1
 # A 429 asking for at most this fraction of the configured window is a burst limit's.
 BURST_FRACTION = 0.1
 # A limit shows as refusals: at least two, and this share of the requests sent, within the
@@ -74,20 +73,14 @@ class RequestBudget:
         source: str,
         rate_limit: RateLimitSpec | None,
         max_concurrency: int,
-        headroom: float = HEADROOM,
     ) -> None:
         self.source = source
         self.rate_limit = rate_limit
         self.max_concurrency = max_concurrency
-        self.window = (
-            SendWindow(
-                rate_limit.requests,
-                rate_limit.per_seconds * (1 + headroom),
-                floor=math.ceil(rate_limit.requests * WINDOW_FLOOR_FRACTION),
-            )
-            if rate_limit
-            else None
-        )
+        self.window: SendWindow | None = None
+        if rate_limit:
+            floor = math.ceil(rate_limit.requests * WINDOW_FLOOR_FRACTION)
+            self.window = SendWindow(rate_limit.requests, rate_limit.per_seconds, floor=floor)
         self.in_flight_cap = InFlightCap(max_concurrency)
         self._last_cut_at = 0.0  # when a burst limit last halved the requests in flight
         self._memory = max(self.window.seconds if self.window else 0.0, MEMORY_SECONDS)
@@ -130,7 +123,7 @@ class RequestBudget:
         if wait > 0:
             return wait
         if self.window is not None:
-            self.window.record(now)
+            self.window.sent()
         while self._sends and self._sends[0] <= now - self._memory:
             self._sends.popleft()
         self._sends.append(now)
@@ -167,6 +160,8 @@ class RequestBudget:
         """Free the slot and learn from the answer."""
         with self._turn:
             self.in_flight -= 1
+            if self.window is not None:
+                self.window.settled(time.monotonic())
             if response is not None:
                 self._observe(response, getattr(self._thread, "sent_at", 0.0))
             self._turn.notify_all()
@@ -283,8 +278,8 @@ class RequestBudget:
     def carried_over(self, sends_file: Path) -> Iterator[None]:
         """The previous run of the source (runs of a source take turns) counts in this run's
         window, and this run in the next's: back-to-back runs, windows and nightly, share the
-        API's window instead of each starting an empty one. Send times cross processes as
-        epoch seconds."""
+        API's window instead of each starting an empty one. The answer times (a request counts
+        until a window after its answer) cross processes as epoch seconds."""
         if self.window is not None and sends_file.exists():
             try:
                 earlier = json.loads(sends_file.read_text())
@@ -292,16 +287,14 @@ class RequestBudget:
                 earlier = []  # a run killed while writing it: nothing to carry over
             offset = time.monotonic() - time.time()
             with self._turn:
-                for sent in sorted(earlier):
-                    self.window.record(sent + offset)
+                self.window.carry(answered + offset for answered in earlier)
         try:
             yield
         finally:
             if self.window is not None:
-                offset = time.time() - time.monotonic()
+                now, offset = time.monotonic(), time.time() - time.monotonic()
                 with self._turn:
-                    self.window.wait(time.monotonic())  # drops sends past the window
-                    recent = [sent + offset for sent in self.window.sent_times()]
+                    recent = [answered + offset for answered in self.window.counted(now)]
                 partial = sends_file.with_suffix(".partial")
                 partial.write_text(json.dumps(recent))
                 partial.replace(sends_file)
