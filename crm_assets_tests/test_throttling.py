@@ -1,14 +1,17 @@
 """429s over real HTTP: an occasional one costs its own request's pause, a burst limit slows
-the source for a while, and neither touches the configured long-window budget. Times are the
-sandbox's fetching span of the source (first request to last answer), runs side by side."""
+the source for a while, and neither touches the configured long-window budget; a budget set
+exactly to the API's limit draws none. Times are the sandbox's fetching span of the source
+(first request to last answer), runs side by side."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import dagster as dg
 import pytest
+import requests
 
 from crm_assets.config import RateLimitSpec, SourceConfig
 from crm_assets.request_budget import RequestBudget
@@ -196,3 +199,58 @@ def test_back_to_back_runs_of_a_source_share_the_apis_window(tmp_path: Path):
         second.acquire()
         second.release(_answer(200))
     assert second.metadata()["source_longest_wait_for_budget_seconds"] >= 0.9
+
+
+def _lead_page(sandbox: Sandbox) -> tuple[str, dict[str, str]]:
+    return sandbox.base_url("lead_crm") + "/v1/lead", {
+        "api_key": sandbox.env()["LEAD_CRM_API_KEY"], "limit": "1"
+    }
+
+
+@pytest.mark.parametrize("rate_headers", [False, True], ids=["retry_after_only", "rate_headers"])
+def test_a_request_that_reaches_the_api_late_costs_the_next_window_no_429(
+    rate_headers: bool, sandbox: Sandbox
+):
+    """The budget is exactly the API's 5 a second. The first request is held up for 0.3 s
+    between its turn and the API (a thread waiting for the CPU or the GIL on a busy machine, a
+    slow connect), and the API counts it when it arrives. The sixth waits a window after the
+    first one's answer, not its turn: the API refuses none. (Counted from the turns, with a
+    tenth of the window to spare, the sixth went at 1.1 s into the API's window of 0.3-1.3 s.)"""
+    limit = RateLimitSpec(requests=5, per_seconds=1)
+    url, params = _lead_page(sandbox)
+    with requests.Session() as session:
+        session.get(url, params=params, timeout=10).raise_for_status()  # records built
+        sandbox.traffic = Traffic(rate_limits={"lead_crm": limit}, rate_headers=rate_headers)
+        budget = RequestBudget("lead_crm", limit, max_concurrency=8)
+        for held_up in (0.3, 0, 0, 0, 0, 0, 0):
+            budget.acquire()
+            time.sleep(held_up)  # the hold-up under test
+            budget.release(session.get(url, params=params, timeout=10))
+    traffic = sandbox.stats_json()["sources"]["lead_crm"]
+    assert (traffic["requests"], traffic["throttled"], budget.throttled) == (7, 0, 0)
+    assert traffic["max_in_any_window"] == 5  # the API's window was full: the sixth waited
+
+
+@pytest.mark.parametrize("rate_headers", [False, True], ids=["retry_after_only", "rate_headers"])
+def test_a_budget_set_exactly_to_the_apis_limit_draws_no_429(
+    rate_headers: bool, sandbox: Sandbox, configs: list[SourceConfig],
+    instance: dg.DagsterInstance, duckdb_path: Path, monkeypatch: pytest.MonkeyPatch,
+):
+    """party_crm told its account's exact limit by the env, 20 requests a second, against an
+    API enforcing exactly that: ~170 requests, the API's window full again and again, none
+    refused. (While a process warms up, its first run's requests reached the API up to ~0.25 s
+    after their turn: counted from the turns, with a tenth of the window to spare, that drew a
+    429 in nearly every first run.)"""
+    limit = RateLimitSpec(requests=20, per_seconds=1)
+    monkeypatch.setenv("PARTY_CRM_RATE_LIMIT", "20/1")
+    sandbox.volume.overrides["party_crm.parties"] = 150
+    sandbox.traffic = Traffic(Latency(ms=50), {"party_crm": limit}, rate_headers=rate_headers)
+    result = materialize(instance, "group:party_crm", checks=False)
+    assert result.success
+    traffic = sandbox.stats_json()["sources"]["party_crm"]
+    metadata = materialization_metadata(result)["party_crm/employees"]
+    assert traffic["requests"] > 8 * limit.requests
+    assert traffic["throttled"] == metadata["source_answered_429"] == 0
+    assert traffic["max_in_any_window"] == limit.requests
+    assert metadata["source_rate_limit"] == str(limit)
+    assert_tables_exact(sandbox, _config(configs, "party_crm"), duckdb_path)
