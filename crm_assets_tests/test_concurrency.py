@@ -89,7 +89,7 @@ def test_the_budget_keeps_threads_inside_the_api_rate_limit(
     config = _config(configs, "lead_crm")
     budget = RequestBudget("lead_crm", limit, max_concurrency=8)
     base_url = sandbox.base_url("lead_crm")
-    session = http_session(config, base_url, 8, observers=[budget])
+    session = http_session(config, base_url, 8, budget=budget)
     params = {"api_key": sandbox.env()["LEAD_CRM_API_KEY"], "limit": 1}
     # The sandbox shares this process's GIL: its first answer (building the records) stalled
     # a thread's connect past the budget's headroom (~130 ms of a 1 s window). Let it build

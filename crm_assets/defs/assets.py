@@ -91,7 +91,7 @@ def build_source_assets(
             )
         http_stats = HttpStats(source, base_url)
         session = http_session(
-            source, base_url, budget.max_concurrency, observers=[budget, http_stats]
+            source, base_url, budget.max_concurrency, budget=budget, stats=http_stats
         )
         dlt_source = build_source(source, base_url, secrets, session, pii_hash_key, window)
         window_counts = count_rows_by_window(source, dlt_source, window) if window else {}

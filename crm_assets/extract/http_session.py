@@ -1,13 +1,12 @@
 """The HTTP session a source's requests go through: dlt's retrying client, one connection per
 request that may be in flight, and an adapter that judges every answer's shape
-(`answer_shape.py`) and shows every attempt to the run's observers (the request budget waits
-for a turn, the stats count the answer)."""
+(`answer_shape.py`), takes each attempt's turn from the request budget and tells the stats
+what came back."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from dlt.sources.helpers.requests import Client
 from dlt.sources.helpers.requests.retry import DEFAULT_RETRY_EXCEPTIONS
@@ -17,35 +16,31 @@ from requests.utils import get_environ_proxies
 
 from crm_assets.config import SourceConfig
 from crm_assets.extract.answer_shape import AnswerShapes, NotDataAnswer
-
-
-class RequestObserver(Protocol):
-    def sending(self, request: PreparedRequest) -> None:
-        """Called before each attempt; may block until the attempt may go."""
-
-    def answered(self, response: Response | None, is_data: bool) -> None:
-        """Called after each attempt; None when it raised (a dropped connection). `is_data`:
-        a 2xx answer of the declared shape (`answer_shape.py`)."""
+from crm_assets.extract.http_stats import HttpStats
+from crm_assets.request_budget import RequestBudget
 
 
 class ObservedAdapter(HTTPAdapter):
-    """A connection pool that judges every answer and passes every attempt through the
-    observers. dlt retries at the session, so each retry attempt comes through here too; dlt
-    replaces a session's response hooks with per-request ones, so hooks would not see them
-    all."""
+    """A connection pool that judges every answer, takes each attempt's turn from the request
+    budget and tells the stats what came back. dlt retries at the session, so each retry
+    attempt comes through here too; dlt replaces a session's response hooks with per-request
+    ones, so hooks would not see them all."""
 
     def __init__(
-        self, shapes: AnswerShapes, observers: Sequence[RequestObserver], pool_maxsize: int
+        self,
+        shapes: AnswerShapes,
+        budget: RequestBudget | None,
+        stats: HttpStats | None,
+        pool_maxsize: int,
     ) -> None:
         super().__init__(pool_maxsize=pool_maxsize)
-        self.shapes = shapes
-        self.observers = tuple(observers)
+        self.shapes, self.budget, self.stats = shapes, budget, stats
 
     def send(self, request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:
-        # A deep copy of the session (dlt masks secrets in one) carries no observers.
-        observers = getattr(self, "observers", ())
-        for observer in observers:
-            observer.sending(request)
+        # A deep copy of the session (dlt masks secrets in one) carries neither.
+        budget, stats = getattr(self, "budget", None), getattr(self, "stats", None)
+        if budget:
+            budget.acquire()
         response, not_data = None, None
         try:
             response = super().send(request, *args, **kwargs)
@@ -56,8 +51,10 @@ class ObservedAdapter(HTTPAdapter):
                 if response.ok:
                     not_data = self.shapes.check(response)
         finally:
-            for observer in observers:
-                observer.answered(response, is_data=response is not None and not not_data)
+            if budget:
+                budget.release(response)
+            if stats and response is not None:
+                stats.record(response, is_data=not not_data)
         if not_data:
             raise not_data  # retried by dlt's client, like a connection error
         return response
@@ -67,7 +64,8 @@ def http_session(
     config: SourceConfig,
     base_url: str,
     max_connections: int | None = None,
-    observers: Sequence[RequestObserver] = (),
+    budget: RequestBudget | None = None,
+    stats: HttpStats | None = None,
 ) -> Any:
     """A requests session retrying 429, 5xx, dropped connections and answers that are not
     data with exponential backoff (honouring Retry-After) as the config asks, keeping a
@@ -84,7 +82,9 @@ def http_session(
         respect_retry_after_header=True,
         raise_for_status=False,
     ).session
-    adapter = ObservedAdapter(AnswerShapes(config, base_url), observers, pool_maxsize=connections)
+    adapter = ObservedAdapter(
+        AnswerShapes(config, base_url), budget, stats, pool_maxsize=connections
+    )
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return _with_environment_read_once(session, base_url)

@@ -35,15 +35,9 @@ class HttpStats:
         path = urlparse(url).path
         return [name for name, pattern in self._patterns if pattern.search(path)]
 
-    # The session's adapter calls these around every attempt (extract/http_session.py).
-    def sending(self, request: Any) -> None:
-        pass
-
-    def answered(self, response: Any | None, is_data: bool = True) -> None:
-        if response is not None:
-            self.record(response, is_data)
-
     def record(self, response: Any, is_data: bool = True) -> None:
+        """One attempt's answer (the session's adapter tells every one, extract/http_session.py):
+        `is_data` is False for a 2xx that is not its resource's data."""
         retried = response.status_code in DEFAULT_RETRY_STATUS or (response.ok and not is_data)
         with self._lock:
             for resource in self._resources_at(response.url):
