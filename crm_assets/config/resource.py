@@ -17,7 +17,7 @@ WriteDisposition = Literal["merge", "append", "replace"]
 Share = Annotated[float, Field(gt=0, le=1)]
 
 # A complete read that would mark deleted (or retire from a history) more than this share of a
-# table's current rows marks none until confirmed (README: Deletions). A CRM loses a fraction of
+# table's current rows marks none until confirmed (docs/deletions.md). A CRM loses a fraction of
 # a percent of a table on a night; a quarter gone at once is likelier a read that came up short.
 DEFAULT_MAX_DELETED_SHARE = 0.25
 # The row_volume check warns when a complete read returns fewer rows than the previous complete

@@ -103,7 +103,7 @@ class DestinationResource(dg.ConfigurableResource):
     @property
     def loader_file_format(self) -> str | None:
         # The destinations' bulk paths: DuckDB's default insert_values files load ~50x slower
-        # than parquet, Postgres loads csv through COPY (see bench/).
+        # than parquet, Postgres loads csv through COPY (docs/performance.md).
         return {"duckdb": "parquet", "postgres": "csv"}.get(self.destination)
 
     @contextmanager
