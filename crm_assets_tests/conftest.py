@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import os
 import shutil
 import signal
+import tempfile
 import threading
+import time
 import warnings
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -16,9 +20,55 @@ import pytest
 import yaml
 
 from crm_assets.config import CONFIGS_DIR, SourceConfig, load_source_configs
+from crm_assets.sandbox.counters import Stats
 from crm_assets.sandbox.server import Sandbox
+from crm_assets.sandbox.traffic import Traffic
 from crm_assets.sandbox.volume import Volume
 from crm_assets_tests.postgres import fresh_database, require_postgres
+
+
+# Scratch in memory where the machine has it: every test writes a DuckDB file, dlt's working
+# directory and a Dagster instance (SQLite, a commit per event), and on a disk each commit's fsync
+# cost more than the test's own work. CRM_TEST_BASETEMP=disk (or pytest's --basetemp) keeps them
+# under pytest's default temporary directory.
+MEMORY_SCRATCH = Path("/dev/shm")
+SCRATCH_PREFIX = "crm_assets_tests-"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput") or config.option.basetemp:
+        return  # an xdist worker takes its controller's; an explicit one is kept
+    if os.environ.get("CRM_TEST_BASETEMP") == "disk" or not (
+        MEMORY_SCRATCH.is_dir() and os.access(MEMORY_SCRATCH, os.W_OK)
+    ):
+        return
+    # Earlier sessions' scratch (kept after a failure, for a look) goes once they have ended.
+    for old in MEMORY_SCRATCH.glob(f"{SCRATCH_PREFIX}*"):
+        pid = old.name[len(SCRATCH_PREFIX):].split("-")[0]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-", dir=MEMORY_SCRATCH))
+    config.option.basetemp = str(scratch)
+    config.stash[_MEMORY_SCRATCH] = scratch
+
+
+_MEMORY_SCRATCH = pytest.StashKey[Path]()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    scratch = session.config.stash.get(_MEMORY_SCRATCH, None)
+    if scratch is not None and exitstatus == 0:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _default_interrupt_handlers() -> bool:
@@ -55,17 +105,68 @@ def duckdb_path(tmp_path: Path) -> Path:
     return tmp_path / "crm.duckdb"
 
 
+# A new sandbox's state: what tests script and read (data, faults, counters, latency and rate
+# limits), each as `Sandbox(configs, volume=Volume(default=3))` starts it.
+_SANDBOX_STATE = {
+    "volume": lambda: Volume(default=3),
+    "faults": list,
+    "stats": Stats,
+    "traffic": Traffic,
+}
+# The rest, fixed by the configs it serves: kept across tests (the secrets copied anew).
+_SANDBOX_FIXED = {"configs", "secrets", "pii_hash_key", "routes", "_lock", "_server", "_thread"}
+
+
+class _ServingSandbox:
+    """One running sandbox server for the whole session, handed to each test in a new
+    sandbox's state: starting and stopping one per test cost half a second each."""
+
+    def __init__(self, running: Sandbox) -> None:
+        unknown = set(vars(running)) - _SANDBOX_FIXED - set(_SANDBOX_STATE)
+        assert not unknown, f"conftest does not know how to renew the sandbox's {sorted(unknown)}"
+        self.running = running
+        self.fixed = {name: value for name, value in vars(running).items() if name in _SANDBOX_FIXED}
+
+    def fresh(self) -> Sandbox:
+        """The sandbox as a new one is: attributes a test replaced or added are undone."""
+        self._wait_until_idle()
+        attributes = vars(self.running)
+        attributes.clear()
+        attributes.update(self.fixed)
+        attributes["secrets"] = copy.deepcopy(self.fixed["secrets"])
+        for name, new in _SANDBOX_STATE.items():
+            attributes[name] = new()
+        return self.running
+
+    def _wait_until_idle(self, timeout: float = 60) -> None:
+        """Until no request of an earlier test is still being answered (a slow fault's, a
+        killed run's), so none is counted in the next test's stats."""
+        deadline = time.monotonic() + timeout
+        while any(t.in_flight for t in list(self.running.traffic.sources.values())):
+            assert time.monotonic() < deadline, f"the sandbox still answers a request after {timeout} s"
+            time.sleep(0.05)
+
+
+@pytest.fixture(scope="session")
+def serving_sandbox(configs: list[SourceConfig]) -> Iterator[_ServingSandbox]:
+    """The sandbox server of this test process (one per xdist worker)."""
+    with Sandbox(configs, volume=Volume(default=3)) as running:
+        yield _ServingSandbox(running)
+
+
 @pytest.fixture
 def sandbox(
-    configs: list[SourceConfig], duckdb_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Sandbox]:
-    """A sandbox serving every source, with the env pointing the pipeline at it."""
-    with Sandbox(configs, volume=Volume(default=3)) as running:
-        for name, value in running.env().items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.setenv("CRM_DUCKDB_PATH", str(duckdb_path))
-        monkeypatch.setenv("CRM_PIPELINES_DIR", str(tmp_path / "dlt_pipelines"))
-        yield running
+    serving_sandbox: _ServingSandbox, duckdb_path: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Sandbox:
+    """A sandbox serving every source, fresh for the test (no data changed, no fault, nothing
+    counted, no latency or rate limit), with the env pointing the pipeline at it."""
+    running = serving_sandbox.fresh()
+    for name, value in running.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("CRM_DUCKDB_PATH", str(duckdb_path))
+    monkeypatch.setenv("CRM_PIPELINES_DIR", str(tmp_path / "dlt_pipelines"))
+    return running
 
 
 @pytest.fixture
@@ -88,9 +189,12 @@ def destination(request: pytest.FixtureRequest, sandbox: Sandbox, duckdb_path: P
 
 
 @pytest.fixture
-def instance() -> Iterator[dg.DagsterInstance]:
-    with dg.instance_for_test() as test_instance:
+def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dg.DagsterInstance]:
+    # Its storage beside the test's tmp_path (in the session's scratch), not in $TMPDIR.
+    home = tmp_path_factory.mktemp("dagster_instance")
+    with dg.instance_for_test(temp_dir=str(home)) as test_instance:
         yield test_instance
+    shutil.rmtree(home, ignore_errors=True)  # as instance_for_test's own temporary directory is
 
 
 @pytest.fixture
