@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,54 @@ from crm_assets.load.row_counts import connect, count_rows, data_tables, open_da
 from crm_assets.sandbox.api import DEFAULT_PAGE_SIZE, expected_rows
 from crm_assets.sandbox.server import Sandbox
 from crm_assets.defs.names import NIGHTLY_SELECTION
+from crm_assets.project_files import celery_yaml, configs_dir as configured_configs_dir
+
+
+# Definitions as `build_definitions` made them, by what it read: the configs directory, the
+# files it read there and the celery settings, and the environment (every variable, since the
+# build reads many: secrets' presence, destination, pipelines directory, executor, overrides).
+# The environment differs between tests (their tmp paths), so a test's several runs share one
+# build; a test that changes a variable or a file gets a new one.
+_BUILT: dict[tuple, _Built] = {}
+_BUILT_KEPT = 4
+# Pytest's own variable, which names the test and its phase; the build does not read it.
+_NOT_READ_BY_THE_BUILD = frozenset({"PYTEST_CURRENT_TEST"})
+
+
+class _Built:
+    """A build and the jobs resolved from it (by selection)."""
+
+    def __init__(self, defs: dg.Definitions) -> None:
+        self.defs = defs
+        self.jobs: dict[tuple, dg.JobDefinition] = {}
+
+
+def _digest(*paths: Path) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        for file in sorted(path.iterdir()) if path.is_dir() else [path]:
+            if file.is_file():
+                digest.update(f"{file}\0".encode() + file.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _built(configs_dir: Path | None = None) -> _Built:
+    directory = Path(configs_dir) if configs_dir else configured_configs_dir()
+    env = frozenset(
+        (name, value) for name, value in os.environ.items() if name not in _NOT_READ_BY_THE_BUILD
+    )
+    key = (str(configs_dir), str(directory.resolve()), _digest(directory, celery_yaml()), env)
+    built = _BUILT.pop(key, None) or _Built(build_definitions(configs_dir))
+    _BUILT[key] = built  # the most recently used last
+    while len(_BUILT) > _BUILT_KEPT:
+        _BUILT.pop(next(iter(_BUILT)))
+    return built
+
+
+def definitions(configs_dir: Path | None = None) -> dg.Definitions:
+    """`build_definitions(configs_dir)`, built once per configuration (configs, settings files
+    and environment): the same definitions a new build would give now."""
+    return _built(configs_dir).defs
 
 
 def materialize(
@@ -31,12 +81,16 @@ def materialize(
 ) -> dg.ExecuteInProcessResult:
     """Materialize an asset selection (Dagster's selection syntax) from freshly built defs,
     with the selected assets' checks unless `checks` is False."""
-    defs = build_definitions(configs_dir)
+    built = _built(configs_dir)
+    defs = built.defs
     if not checks:
-        loads = dg.define_asset_job(
-            "loads_only", selection=dg.AssetSelection.from_string(selection).without_checks()
-        )
-        job = dg.Definitions.merge(defs, dg.Definitions(jobs=[loads])).resolve_job_def("loads_only")
+        job = built.jobs.get(("loads_only", selection))
+        if job is None:
+            loads = dg.define_asset_job(
+                "loads_only", selection=dg.AssetSelection.from_string(selection).without_checks()
+            )
+            job = dg.Definitions.merge(defs, dg.Definitions(jobs=[loads])).resolve_job_def("loads_only")
+            built.jobs["loads_only", selection] = job
         return job.execute_in_process(
             instance=instance, raise_on_error=raise_on_error, tags=tags, run_config=run_config
         )
@@ -136,13 +190,19 @@ def execute_checks(
     instance: dg.DagsterInstance, source: str, resources: Iterable[str] | None = None
 ) -> dg.ExecuteInProcessResult:
     """A run of only the asset checks of a source (of some of its resources)."""
-    defs = build_definitions()
+    built = _built()
+    defs = built.defs
     keys = [
         k for k in defs.resolve_asset_graph().get_all_asset_keys()
         if k.path[0] == source and (resources is None or k.path[-1] in resources)
     ]
-    checks_job = dg.define_asset_job("checks_only", selection=dg.AssetSelection.checks_for_assets(*keys))
-    job = dg.Definitions.merge(defs, dg.Definitions(jobs=[checks_job])).resolve_job_def("checks_only")
+    job = built.jobs.get(("checks_only", tuple(keys)))
+    if job is None:
+        checks_job = dg.define_asset_job(
+            "checks_only", selection=dg.AssetSelection.checks_for_assets(*keys)
+        )
+        job = dg.Definitions.merge(defs, dg.Definitions(jobs=[checks_job])).resolve_job_def("checks_only")
+        built.jobs["checks_only", tuple(keys)] = job
     # A failed blocking check fails its step, as it would in a real run.
     return job.execute_in_process(instance=instance, raise_on_error=False)
 
@@ -153,7 +213,7 @@ def alert_on_failed_run(
     """Evaluate the run-failure alert sensor on a failed run, posting to `webhook_url`."""
     run = instance.get_run_by_id(result.run_id)
     failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
-    sensor = build_definitions().resolve_sensor_def("crm_run_failure_alert")
+    sensor = definitions().resolve_sensor_def("crm_run_failure_alert")
     context = dg.build_run_status_sensor_context(
         sensor_name=sensor.name,
         dagster_instance=instance,

@@ -16,12 +16,11 @@ import pytest
 
 from crm_assets.config import RateLimitSpec, SourceConfig
 from crm_assets.connection_check.__main__ import main
-from crm_assets.definitions import build_definitions
 from crm_assets.sandbox.faults import Fault
 from crm_assets.sandbox.ports import free_port
 from crm_assets.sandbox.server import Sandbox
 from crm_assets.sandbox.traffic import Latency
-from crm_assets_tests.helpers import alert_on_failed_run
+from crm_assets_tests.helpers import alert_on_failed_run, definitions
 
 REPO = Path(__file__).resolve().parent.parent
 WRONG_KEY = "wrong-key-5e0c3a"
@@ -40,7 +39,7 @@ def limited_sandbox(
 
 
 def _check(instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
-    job = build_definitions().resolve_job_def("connection_check")
+    job = definitions().resolve_job_def("connection_check")
     return job.execute_in_process(instance=instance, raise_on_error=False)
 
 
@@ -169,7 +168,7 @@ def test_the_cli_names_a_missing_secret_and_rejects_an_unknown_source(
 
 
 def test_the_hourly_sensor_is_off_by_default_and_requests_the_check(instance: dg.DagsterInstance):
-    sensor = build_definitions().resolve_sensor_def("connection_check_hourly")
+    sensor = definitions().resolve_sensor_def("connection_check_hourly")
     assert sensor.default_status == dg.DefaultSensorStatus.STOPPED
     assert sensor.minimum_interval_seconds == 3600
     tick = sensor.evaluate_tick(dg.build_sensor_context(instance=instance))

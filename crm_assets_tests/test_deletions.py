@@ -9,10 +9,9 @@ from pathlib import Path
 import dagster as dg
 import requests
 
-from crm_assets.definitions import build_definitions
 from crm_assets.sandbox.faults import Fault
 from crm_assets.sandbox.server import Sandbox
-from crm_assets_tests.helpers import materialization_metadata, materialize, query, table_counts
+from crm_assets_tests.helpers import definitions, materialization_metadata, materialize, query, table_counts
 
 CONTACTS = 'key:"deal_crm/contacts"'
 
@@ -82,7 +81,7 @@ def test_the_weekly_full_refresh_removes_rows_deleted_behind_an_incremental_curs
     # The cursor asks for changes only: the deletion is invisible, the row stays.
     assert table_counts(duckdb_path, "lead_crm")["lead"] == (6, 6)
 
-    schedule = build_definitions().resolve_schedule_def("lead_crm_full_refresh_schedule")
+    schedule = definitions().resolve_schedule_def("lead_crm_full_refresh_schedule")
     [request] = schedule.evaluate_tick(dg.build_schedule_context(instance=instance)).run_requests
     assert request.tags["crm/full_refresh"] == "true"
     selection = " or ".join(f'key:"{key.to_user_string()}"' for key in request.asset_selection)

@@ -15,6 +15,7 @@ from crm_assets.sandbox.faults import Fault
 from crm_assets.sandbox.server import Sandbox
 from crm_assets_tests.helpers import (
     assert_tables_exact,
+    definitions,
     list_resources,
     materialize,
     page_size,
@@ -191,9 +192,7 @@ resources:
         for name, value in ticket_sandbox.env().items():
             if name.startswith("TICKET_DESK_"):
                 monkeypatch.setenv(name, value)
-        from crm_assets.definitions import build_definitions
-
-        assert len(build_definitions(configs_dir).resolve_asset_graph().get_all_asset_keys()) == 90 + 11 + 2
+        assert len(definitions(configs_dir).resolve_asset_graph().get_all_asset_keys()) == 90 + 11 + 2
         assert materialize(instance, "group:ticket_desk", configs_dir=configs_dir).success
     assert table_counts(duckdb_path, "ticket_desk") == {"tickets": (41, 41), "agents": (10, 10)}
 

@@ -18,10 +18,10 @@ import dagster as dg
 import psycopg2
 import pytest
 
-from crm_assets.definitions import build_definitions
 from crm_assets.sandbox.records import person
 from crm_assets.sandbox.server import Sandbox
 from crm_assets_tests.helpers import (
+    definitions,
     files_containing,
     materialization_metadata,
     materialize,
@@ -129,7 +129,7 @@ def test_personal_data_is_hashed_or_dropped_before_it_touches_disk_and_marked_on
         "contact.email": "hashed", "contact__emails.value": "hashed",
         "contact.owner__email": "hashed", "contact.phone": "dropped",
     }
-    graph = build_definitions().resolve_asset_graph()
+    graph = definitions().resolve_asset_graph()
     assert graph.get(dg.AssetKey(["lead_crm", "contact"])).tags["crm/pii"] == "dropped-hashed"
     assert graph.get(dg.AssetKey(["lead_crm", "lead"])).tags["crm/pii"] == "hashed"
     assert "crm/pii" not in graph.get(dg.AssetKey(["deal_crm", "contacts"])).tags

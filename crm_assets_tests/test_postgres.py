@@ -14,9 +14,8 @@ import pytest
 
 from crm_assets.defs.checks import source_check_specs
 from crm_assets.config import SourceConfig
-from crm_assets.definitions import build_definitions
 from crm_assets.sandbox.server import Sandbox
-from crm_assets_tests.helpers import assert_tables_exact, materialize
+from crm_assets_tests.helpers import assert_tables_exact, definitions, materialize
 from crm_assets_tests.postgres import fresh_database, require_postgres
 
 REPO = Path(__file__).resolve().parent.parent
@@ -42,7 +41,7 @@ def test_every_source_loads_into_postgres_exactly_reruns_without_duplicates_and_
         assert failed == [] and len(result.get_asset_check_evaluations()) == (run == 1) * sum(
             len(source_check_specs(config)) for config in configs
         )
-    kinds = build_definitions().resolve_asset_graph().get(dg.AssetKey(["lead_crm", "lead"])).kinds
+    kinds = definitions().resolve_asset_graph().get(dg.AssetKey(["lead_crm", "lead"])).kinds
     assert "postgres" in kinds
 
 
@@ -81,7 +80,7 @@ def test_the_production_instance_keeps_runs_and_schedule_ticks_in_postgres(
     sandbox: Sandbox, production_instance: tuple[dg.DagsterInstance, str]
 ):
     instance, storage_url = production_instance
-    defs = build_definitions()
+    defs = definitions()
     schedule = defs.resolve_schedule_def("lead_crm_schedule")
     tick_time = datetime(2026, 11, 26, 1, 30, tzinfo=timezone.utc)
     tick = schedule.evaluate_tick(

@@ -9,10 +9,9 @@ import dagster as dg
 import pytest
 
 from crm_assets.config import SourceConfig
-from crm_assets.definitions import build_definitions
 from crm_assets.sandbox.server import Sandbox
 from crm_assets.defs.sensors import catch_up_sensor
-from crm_assets_tests.helpers import alert_on_failed_run, materialize
+from crm_assets_tests.helpers import alert_on_failed_run, definitions, materialize
 
 LEAD_KEYS = {dg.AssetKey(["lead_crm", name]) for name in ("account", "contact", "lead", "opportunity")}
 
@@ -52,7 +51,7 @@ def test_catch_up_requests_exactly_the_stale_assets_at_most_once_per_window(
 
 
 def test_catch_up_requests_never_materialized_assets(instance: dg.DagsterInstance):
-    sensor = build_definitions().resolve_sensor_def("lead_crm_catch_up")
+    sensor = definitions().resolve_sensor_def("lead_crm_catch_up")
     result = sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
     assert [set(request.asset_selection) for request in result.run_requests] == [LEAD_KEYS]
 
