@@ -12,13 +12,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import dagster as dg
 import pytest
 import requests
 
 from crm_assets.config import SourceConfig
 from crm_assets.sandbox.ports import free_port
 from crm_assets.sandbox.server import Sandbox
-from crm_assets_tests.helpers import query
+from crm_assets_tests.helpers import materialize, query
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -131,13 +132,9 @@ def test_chromium_shows_the_loaded_tables_row_count_and_name_on_the_asset_page(
     from playwright.sync_api import expect, sync_playwright
 
     sandbox.volume.overrides["lead_crm.lead"] = 37
-    finished = subprocess.run(
-        [sys.executable, "-m", "dagster", "asset", "materialize", "-m", LOCATION,
-         "--select", "lead_crm/lead"],
-        cwd=REPO, env={**os.environ, "DAGSTER_HOME": str(webserver_home)},
-        capture_output=True, text=True, timeout=300,
-    )
-    assert finished.returncode == 0, finished.stderr[-3000:]
+    # A run recorded in the instance the webserver reads (the UI is under test, not the CLI).
+    with dg.DagsterInstance.from_config(str(webserver_home)) as instance:
+        assert materialize(instance, "lead_crm/lead").success
     (table_rows,) = query(duckdb_path, "select count(*) from lead_crm.lead")[0]
     assert table_rows == 37
 
