@@ -1,7 +1,6 @@
 """A Dagster deployment on Celery, in real processes: `dagster-celery` workers that share
 nothing but the broker and Postgres (each has its own working directory, DAGSTER_HOME and dlt
-pipelines directory), and runs launched with `dagster asset materialize`, as the README's
-"Scaling out on Celery" section does it."""
+pipelines directory), and runs launched with `dagster asset materialize`, as docs/celery.md does it."""
 
 from __future__ import annotations
 
@@ -25,7 +24,7 @@ from crm_assets_tests.services import unavailable
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 RABBITMQ = "127.0.0.1:5672"
-# README, "Scaling out on Celery": the worker imports the code location once, before it forks
+# docs/celery.md: the worker imports the code location once, before it forks
 # its processes, so no step pays for the import.
 WORKER_ARGS = [
     "-A", "dagster_celery.app", "-y", str(REPO / "celery.yaml"), "-i", "crm_assets.definitions",
