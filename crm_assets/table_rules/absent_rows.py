@@ -120,17 +120,17 @@ def mark_absent(
     `_dlt_load_id`), undone by the merge when a record comes back (its new version has no
     mark)."""
     qualified = client.make_qualified_table_name(table)
-    others = ", ".join(["%s"] * len(load_ids))
-    absent_condition = f"{DELETED_AT} is null and {LOAD_ID} not in ({others})"
+    not_written = f"{LOAD_ID} not in ({', '.join(['%s'] * len(load_ids))})"
     [(current, absent)] = client.execute_sql(
-        f"select count(*), count(*) filter (where {LOAD_ID} not in ({others})) "
+        f"select count(*), count(*) filter (where {not_written}) "
         f"from {qualified} where {DELETED_AT} is null",
         *load_ids,
     )
     if not absent or not _within_share(absent, current, max_share, confirmed):
         return AbsentRows(absent, current, 0, max_share)
     rows = client.execute_sql(
-        f"update {qualified} set {DELETED_AT} = %s where {absent_condition} returning 1",
+        f"update {qualified} set {DELETED_AT} = %s "
+        f"where {DELETED_AT} is null and {not_written} returning 1",
         load_time(load_ids),
         *load_ids,
     )
@@ -150,10 +150,13 @@ def retire_absent(
     time dlt gives the versions it retires and opens)."""
     qualified = client.make_qualified_table_name(table)
     keys = ", ".join(key_columns)
-    current_keys = client.execute_sql(f"select {keys} from {qualified} where {VALID_TO} is null")
-    absent = [tuple(key) for key in current_keys or [] if tuple(key) not in returned]
+    current_keys = [
+        tuple(key)
+        for key in client.execute_sql(f"select {keys} from {qualified} where {VALID_TO} is null")
+    ]
+    absent = [key for key in current_keys if key not in returned]
     if not absent or not _within_share(len(absent), len(current_keys), max_share, confirmed):
-        return AbsentRows(len(absent), len(current_keys or []), 0, max_share)
+        return AbsentRows(len(absent), len(current_keys), 0, max_share)
     retired = 0
     row = "(" + ", ".join(["%s"] * len(key_columns)) + ")"
     for chunk in _chunks(absent, KEYS_PER_STATEMENT):
