@@ -6,6 +6,7 @@ bad file fails once, naming the file, the resource and the key. What is dlt's RE
 here; the modules below are one concept each.
 """
 
+from crm_assets.config.account import ACCOUNT_COLUMN, AccountSpec
 from crm_assets.config.auth import SECRET_FIELDS_BY_AUTH, AuthSpec
 from crm_assets.config.backfill import BackfillSpec
 from crm_assets.config.endpoint import Endpoint, EndpointDefaults, IncrementalSpec
@@ -30,6 +31,8 @@ from crm_assets.config.schedule import ScheduleSpec
 from crm_assets.config.source import SourceConfig, validate_base_url
 
 __all__ = [
+    "ACCOUNT_COLUMN",
+    "AccountSpec",
     "CONFIGS_DIR",
     "PARENT_REFERENCE",
     "SECRET_FIELDS_BY_AUTH",

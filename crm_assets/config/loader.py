@@ -57,6 +57,8 @@ def load_source_config(path: Path) -> SourceConfig:
         raise ConfigError(f"{path}: expected a mapping at the top level")
     if "name" in raw:
         raise ConfigError(f"{path}: key name: the source name is the file name, drop the key")
+    if "account" in raw:
+        raise ConfigError(f"{path}: key account: list the source's accounts under `accounts`")
     try:
         return SourceConfig.model_validate({"name": path.stem, **raw})
     except ValidationError as error:

@@ -7,12 +7,12 @@ them (a resource's setting, else the source's default) are read together."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from functools import cached_property
 from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
 from pydantic import Field, field_validator, model_validator
 
+from crm_assets.config.account import ACCOUNT_COLUMN, AccountSpec, account_env_var
 from crm_assets.config.auth import AuthSpec
 from crm_assets.config.backfill import BackfillSpec
 from crm_assets.config.base import IDENTIFIER, OWNER, StrictModel
@@ -58,6 +58,11 @@ class SourceConfig(StrictModel):
     backfill: BackfillSpec | None = None
     resource_defaults: ResourceDefaults = ResourceDefaults()
     resources: Annotated[list[ResourceSpec], Field(min_length=1)]
+    # Several accounts of the API, each loaded on its own into the same tables
+    # (`config/account.py`); none: the source is one account, named by nothing.
+    accounts: list[AccountSpec] = []
+    # Set on the views `account_loads()` gives, never in a file (the loader refuses the key).
+    account: AccountSpec | None = None
 
     @field_validator("base_url")
     @classmethod
@@ -69,14 +74,49 @@ class SourceConfig(StrictModel):
         check_source(self)
         return self
 
+    def account_loads(self) -> list[SourceConfig]:
+        """What loads on its own: the source, or one view of it per account, with the
+        account's base URL, secrets' env vars and budget where it sets them."""
+        return [self._account_view(account) for account in self.accounts] or [self]
+
+    def _account_view(self, account: AccountSpec) -> SourceConfig:
+        env = account.env or {
+            field: account_env_var(self.env_prefix, account.name, env_var)
+            for field, env_var in self.auth.env.items()
+        }
+        return self.model_copy(update={
+            "account": account,
+            "accounts": [],
+            "base_url": account.base_url or self.base_url,
+            "auth": self.auth.model_copy(update={"env": env}),
+            "rate_limit": account.rate_limit or self.rate_limit,
+            "max_concurrency": account.max_concurrency or self.max_concurrency,
+        })
+
+    @property
+    def account_name(self) -> str | None:
+        return self.account.name if self.account else None
+
+    @property
+    def load_name(self) -> str:
+        """The dlt pipeline's name (its state, lock and working directory): one per account."""
+        return f"{self.name}__{self.account.name}" if self.account else self.name
+
+    @property
+    def label(self) -> str:
+        """How messages name what loads: `party_crm`, or `party_crm/eu` for an account."""
+        return f"{self.name}/{self.account.name}" if self.account else self.name
+
     def resource(self, name: str) -> ResourceSpec:
         return next(resource for resource in self.resources if resource.name == name)
 
     # A resource's own setting, else the source's default (as dlt merges `resource_defaults`).
 
     def primary_key(self, resource: ResourceSpec) -> list[str]:
+        """An account's rows are keyed by their account too: one id in two accounts is two rows."""
         key = resource.primary_key or self.resource_defaults.primary_key
-        return [key] if isinstance(key, str) else list(key or [])
+        columns = [key] if isinstance(key, str) else list(key or [])
+        return [ACCOUNT_COLUMN, *columns] if self.account and columns else columns
 
     def write_disposition(self, resource: ResourceSpec) -> str | None:
         return resource.write_disposition or self.resource_defaults.write_disposition
@@ -155,9 +195,9 @@ class SourceConfig(StrictModel):
         """The resources only a full refresh brings deletions to."""
         return [r for r in self.resources if not self.reads_completely(r)]
 
-    @cached_property
+    @property
     def env_prefix(self) -> str:
-        return self.name.upper()
+        return self.load_name.upper().replace("__", "_")
 
     @property
     def base_url_env(self) -> str:
