@@ -31,17 +31,19 @@ def build_definitions(configs_dir: Path | None = None) -> dg.Definitions:
     destination_name = DestinationResource.configured_name()
     pipelines_dir = DestinationResource.configured_pipelines_dir()
     check_connections = connection_check_job(configs)
+    # What loads on its own: each source, or each account of a source that lists accounts.
+    loads = [load for config in configs for load in config.account_loads()]
     return dg.Definitions(
-        executor=executor_from_env(len(configs), destination_name),
+        executor=executor_from_env(len(loads), destination_name),
         assets=[
-            *(build_source_assets(config, destination_name, pipelines_dir) for config in configs),
+            *(build_source_assets(load, destination_name, pipelines_dir) for load in loads),
             *(
-                build_source_assets(config, destination_name, pipelines_dir, windows=True)
-                for config in configs
-                if config.windowed_resources()
+                build_source_assets(load, destination_name, pipelines_dir, windows=True)
+                for load in loads
+                if load.windowed_resources()
             ),
         ],
-        asset_checks=[build_source_checks(config) for config in configs],
+        asset_checks=[build_source_checks(load) for load in loads],
         jobs=[*(source_job(config) for config in configs), check_connections],
         schedules=[
             *(source_schedule(config) for config in configs),

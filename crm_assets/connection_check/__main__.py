@@ -36,9 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown source(s) {unknown}; configured: {names}")
     results = [
-        check_from_env(config, args.timeout)
+        check_from_env(load, args.timeout)
         for config in configs
         if not args.sources or config.name in args.sources
+        for load in config.account_loads()
     ]
     for result in results:
         print(json.dumps(result.metadata()) if args.json else result.line(), flush=True)

@@ -1,4 +1,4 @@
-"""The connection check in Dagster: a job with one op per source (launch it, or select the
+"""The connection check in Dagster: a job with one op per source (per account) (launch it, or select the
 sources' ops), each reporting its result as metadata and failing when its API does not answer
 as it should; and an hourly sensor running it, whose failed runs the run-failure alert posts
 to the alert webhook."""
@@ -20,9 +20,9 @@ class ConnectionCheckConfig(dg.Config):
 
 def connection_check_op(source: SourceConfig) -> dg.OpDefinition:
     @dg.op(
-        name=names.of(source.name).connection_check_step,
+        name=names.of(source.name, source.account_name).connection_check_step,
         out=dg.Out(dg.Nothing),
-        description=f"One authenticated request to {source.name}: reachable, credentials "
+        description=f"One authenticated request to {source.label}: reachable, credentials "
         "accepted, latency, rate-limit headroom.",
     )
     def check(
@@ -41,7 +41,7 @@ def connection_check_op(source: SourceConfig) -> dg.OpDefinition:
 
 
 def connection_check_job(configs: list[SourceConfig]) -> dg.JobDefinition:
-    ops = [connection_check_op(config) for config in configs]
+    ops = [connection_check_op(load) for config in configs for load in config.account_loads()]
 
     # In one process: each op is one request, a process per op would cost more than it.
     @dg.job(

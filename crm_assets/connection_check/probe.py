@@ -109,11 +109,11 @@ def check_connection(
 ) -> ConnectionResult:
     missing = api.missing_secrets(config)
     if missing:
-        return ConnectionResult(config.name, "missing_secret", detail=f"{', '.join(missing)} not set")
+        return ConnectionResult(config.label, "missing_secret", detail=f"{', '.join(missing)} not set")
     try:
         base_url = api.validated_base_url(config)
     except dg.Failure as error:
-        return ConnectionResult(config.name, "misconfigured", detail=error.description or "")
+        return ConnectionResult(config.label, "misconfigured", detail=error.description or "")
     secrets = api.secrets(config)
     masks = secret_forms(secrets.values())
     path, params = probe_request(config)
@@ -131,16 +131,16 @@ def check_connection(
             latency = round((time.perf_counter() - started) * 1000, 1)
             status_code = error.response.status_code
             detail = f"the answer is not data: {error.reason}"
-            return ConnectionResult(config.name, "http_error", request, latency, status_code, detail=detail)
+            return ConnectionResult(config.label, "http_error", request, latency, status_code, detail=detail)
         except requests.RequestException as error:
             latency = round((time.perf_counter() - started) * 1000, 1)
             # requests wraps urllib3's retry error, whose reason says what happened.
             reason = getattr(error.args[0] if error.args else None, "reason", None) or error
             detail = redact(f"{type(error).__name__}: {reason}", masks)[:300]
-            return ConnectionResult(config.name, _classify(error), request, latency, detail=detail)
+            return ConnectionResult(config.label, _classify(error), request, latency, detail=detail)
     latency = round((time.perf_counter() - started) * 1000, 1)
     status = REACHABLE if response.ok else STATUS_BY_HTTP_CODE.get(response.status_code, "http_error")
     detail = "" if response.ok else f"{response.status_code} {response.reason}"
     return ConnectionResult(
-        config.name, status, request, latency, response.status_code, _rate_limit(response), detail
+        config.label, status, request, latency, response.status_code, _rate_limit(response), detail
     )

@@ -56,15 +56,16 @@ def build_source_assets(
     Both kinds share the source's pool: one load of a source at a time, inside its budget,
     on one dlt pipeline."""
     translator = (WindowDltTranslator if windows else CrmDltTranslator)(source, destination_name)
+    step_names = names.of(source.name, source.account_name)
     contracts = {resource.name: source.schema_contract(resource) for resource in source.resources}
 
     @dlt_assets(
         dlt_source=placeholder_source(source, windows),
-        dlt_pipeline=pipeline_reference(source.name, pipelines_dir),
-        name=names.of(source.name).windows_step if windows else names.of(source.name).load_step,
+        dlt_pipeline=pipeline_reference(source, pipelines_dir),
+        name=step_names.windows_step if windows else step_names.load_step,
         dagster_dlt_translator=translator,
         partitions_def=window_partitions(source.backfill) if windows else None,
-        pool=names.of(source.name).pool,
+        pool=step_names.pool,
     )
     def load_source(
         context: dg.AssetExecutionContext,
@@ -86,7 +87,7 @@ def build_source_assets(
         )
         if window and full_refresh:
             raise dg.Failure(
-                f"{source.name}: a backfill window merges into the tables; a full refresh is "
+                f"{source.label}: a backfill window merges into the tables; a full refresh is "
                 "the nightly assets' (it would drop the tables and their cursors)"
             )
         http_stats = HttpStats(source, base_url)
@@ -101,8 +102,8 @@ def build_source_assets(
         dlt_source = _selected(context, dlt_source)
         masks = secret_forms([*secrets.values(), pii_hash_key])
         with (
-            destination.exclusive_pipeline(source.name) as pipeline,
-            budget.carried_over(destination.sends_file(source.name)),
+            destination.exclusive_pipeline(source.load_name, source.name) as pipeline,
+            budget.carried_over(destination.sends_file(source.load_name)),
             redacted_logs(masks),
         ):
             try:
@@ -115,8 +116,8 @@ def build_source_assets(
             except Exception as error:
                 # The chain holds URLs with query strings and headers (and a contract's
                 # violation, the offending row's keys): report, don't attach.
-                raise violation_failure(source.name, contracts, error) or load_failure(
-                    source.name, error, masks
+                raise violation_failure(source.label, contracts, error) or load_failure(
+                    source.label, error, masks
                 ) from None
             yield from materializations(
                 context, source, translator, pipeline, dlt_source, budget, http_stats,

@@ -18,6 +18,7 @@ LOAD_TAG = "crm/load"
 NIGHTLY, WINDOW = "nightly", "window"
 NIGHTLY_SELECTION = f"tag:{LOAD_TAG}={NIGHTLY}"
 SOURCE_TAG = "crm/source"
+ACCOUNT_TAG = "crm/account"
 TRIGGER_TAG = "crm/trigger"
 FULL_REFRESH_TAG = "crm/full_refresh"
 CONFIRM_DELETIONS_TAG = "crm/confirm_deletions"
@@ -29,14 +30,15 @@ CONNECTION_CHECK_SENSOR = "connection_check_hourly"
 RUN_FAILURE_SENSOR = "crm_run_failure_alert"
 
 
-def asset_key(source: str, resource: str) -> dg.AssetKey:
-    """A nightly asset: `<source>/<resource>`."""
-    return dg.AssetKey([source, resource])
+def asset_key(source: str, resource: str, account: str | None = None) -> dg.AssetKey:
+    """A nightly asset: `<source>/<resource>`; an account's: `<source>/<account>/<resource>`."""
+    return dg.AssetKey([source, *([account] if account else []), resource])
 
 
-def window_asset_key(source: str, resource: str) -> dg.AssetKey:
-    """A backfill-window asset: `<source>/windows/<resource>`."""
-    return dg.AssetKey([source, WINDOWS, resource])
+def window_asset_key(source: str, resource: str, account: str | None = None) -> dg.AssetKey:
+    """A backfill-window asset: `<source>/windows/<resource>`; an account's:
+    `<source>/windows/<account>/<resource>` (so `key:<source>/<account>/*` holds no window)."""
+    return dg.AssetKey([source, WINDOWS, *([account] if account else []), resource])
 
 
 def resource_of(key: dg.AssetKey) -> str:
@@ -49,7 +51,8 @@ def source_of(key: dg.AssetKey) -> str:
 
 
 class SourceNames(NamedTuple):
-    """Every name of one source's Dagster objects."""
+    """Every name of one source's Dagster objects; for an account, its steps and pool are its
+    own, and the group, job, schedules and sensor its source's."""
 
     group: str
     windows_group: str
@@ -65,15 +68,16 @@ class SourceNames(NamedTuple):
     catch_up_sensor: str
 
 
-def of(source: str) -> SourceNames:
+def of(source: str, account: str | None = None) -> SourceNames:
+    step = f"{source}__{account}" if account else source
     return SourceNames(
         group=source,
         windows_group=f"{source}_{WINDOWS}",
-        load_step=source,
-        windows_step=f"{source}_{WINDOWS}",
-        checks_step=f"{source}_checks",
-        connection_check_step=f"{source}_connection_check",
-        pool=f"crm_source/{source}",
+        load_step=step,
+        windows_step=f"{step}_{WINDOWS}",
+        checks_step=f"{step}_checks",
+        connection_check_step=f"{step}_connection_check",
+        pool=f"crm_source/{source}" + (f"/{account}" if account else ""),
         job=f"{source}_job",
         schedule=f"{source}_schedule",
         full_refresh_schedule=f"{source}_full_refresh_schedule",
@@ -82,19 +86,25 @@ def of(source: str) -> SourceNames:
 
 
 class StepNames:
-    """Every step of the given sources, by name: which source it serves and what it does."""
+    """Every step of the given (source, account) loads, by name: which source it serves (and
+    account: `party_crm/eu`) and what it does."""
 
-    def __init__(self, sources: Iterable[str]) -> None:
-        self.kinds: dict[str, tuple[str, str]] = {}
-        for source in sources:
-            named = of(source)
-            self.kinds[named.load_step] = (source, "load")
-            self.kinds[named.windows_step] = (source, "windows")
-            self.kinds[named.checks_step] = (source, "checks")
-            self.kinds[named.connection_check_step] = (source, "connection_check")
+    def __init__(self, loads: Iterable[tuple[str, str | None]]) -> None:
+        self.kinds: dict[str, tuple[str, str, str]] = {}
+        for source, account in loads:
+            named = of(source, account)
+            label = f"{source}/{account}" if account else source
+            self.kinds[named.load_step] = (source, label, "load")
+            self.kinds[named.windows_step] = (source, label, "windows")
+            self.kinds[named.checks_step] = (source, label, "checks")
+            self.kinds[named.connection_check_step] = (source, label, "connection_check")
 
     def source(self, step: str) -> str | None:
         return self.kinds[step][0] if step in self.kinds else None
 
-    def kind(self, step: str) -> str | None:
+    def label(self, step: str) -> str | None:
+        """The source, or `<source>/<account>`, the step loads or checks."""
         return self.kinds[step][1] if step in self.kinds else None
+
+    def kind(self, step: str) -> str | None:
+        return self.kinds[step][2] if step in self.kinds else None

@@ -48,7 +48,11 @@ def full_refresh_schedule(config: SourceConfig) -> dg.ScheduleDefinition | None:
     if spec is None:
         return None
     resources = [r.name for r in config.cannot_see_deletions()]
-    keys = [names.asset_key(config.name, resource) for resource in resources]
+    keys = [
+        names.asset_key(config.name, resource, load.account_name)
+        for load in config.account_loads()
+        for resource in resources
+    ]
     listed = ", ".join(resources)
 
     @dg.schedule(

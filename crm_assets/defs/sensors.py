@@ -25,7 +25,11 @@ def catch_up_sensor(
     `clock` lets tests look at the instance from a later time."""
     window = timedelta(hours=config.freshness_hours)
     window_text = f"{config.freshness_hours:g} hours"
-    keys = [names.asset_key(config.name, resource.name) for resource in config.resources]
+    keys = [
+        names.asset_key(config.name, resource.name, load.account_name)
+        for load in config.account_loads()
+        for resource in config.resources
+    ]
 
     @dg.sensor(
         name=names.of(config.name).catch_up_sensor,
@@ -75,11 +79,14 @@ def _error_class(event: dg.DagsterEvent) -> str | None:
     return chain[-1].cls_name if chain else None
 
 
-def failure_report(context: dg.RunFailureSensorContext, sources: set[str]) -> dict[str, Any]:
+def failure_report(
+    context: dg.RunFailureSensorContext, loads: set[tuple[str, str | None]]
+) -> dict[str, Any]:
     run = context.dagster_run
-    steps = names.StepNames(sources)
+    steps = names.StepNames(loads)
     failed_steps = {event.step_key: _error_class(event) for event in context.get_step_failure_events()}
     failed_sources = sorted({steps.source(step) for step in failed_steps} - {None})
+    failed_accounts = sorted({steps.label(step) for step in failed_steps} - {None} - set(failed_sources))
     assets = sorted(
         key.to_user_string()
         for key in (run.asset_selection or [])
@@ -94,13 +101,14 @@ def failure_report(context: dg.RunFailureSensorContext, sources: set[str]) -> di
         "run_id": run.run_id,
         "job": run.job_name,
         "sources": failed_sources,
+        **({"accounts": failed_accounts} if failed_accounts else {}),
         "assets": assets or [f"{source}/*" for source in failed_sources if source in loaded],
         "error_classes": failed_steps,
     }
 
 
 def run_failure_alert_sensor(configs: list[SourceConfig]) -> dg.SensorDefinition:
-    sources = {config.name for config in configs}
+    loads = {(load.name, load.account_name) for config in configs for load in config.account_loads()}
 
     @dg.run_failure_sensor(
         name=names.RUN_FAILURE_SENSOR,
@@ -109,7 +117,7 @@ def run_failure_alert_sensor(configs: list[SourceConfig]) -> dg.SensorDefinition
         "alert webhook when CRM_ALERT_WEBHOOK_URL is set.",
     )
     def alert_on_failure(context: dg.RunFailureSensorContext, alerts: AlertWebhookResource) -> None:
-        report = failure_report(context, sources)
+        report = failure_report(context, loads)
         context.log.error(
             f"crm run {report['run_id']} failed: sources {report['sources']}, "
             f"assets {report['assets']}, errors {report['error_classes']}"

@@ -9,7 +9,7 @@ import dagster as dg
 from dagster_dlt import DagsterDltTranslator
 from dagster_dlt.translator import DltResourceTranslatorData
 
-from crm_assets.config import ResourceSpec, SourceConfig
+from crm_assets.config import ACCOUNT_COLUMN, ResourceSpec, SourceConfig
 from crm_assets.defs import names
 from crm_assets.table_rules.pii import PII_LABEL, describe_policy
 from crm_assets.table_rules.schema_contract import EVOLVE
@@ -43,7 +43,7 @@ class CrmDltTranslator(DagsterDltTranslator):
     destination_name: str
 
     def asset_key(self, resource_name: str) -> dg.AssetKey:
-        return names.asset_key(self.config.name, resource_name)
+        return names.asset_key(self.config.name, resource_name, self.config.account_name)
 
     def get_asset_spec(self, data: DltResourceTranslatorData) -> dg.AssetSpec:
         config = self.config
@@ -52,8 +52,13 @@ class CrmDltTranslator(DagsterDltTranslator):
         summary = resource.description or resource.name.replace("_", " ").capitalize()
         description = (
             f"{summary}: {describe_endpoint(config, resource)}.\n\n"
-            f"From {config.name}: {config.description}"
+            f"From {config.label}: {config.description}"
         )
+        if config.account:
+            description += (
+                f"\n\nAccount {config.account_name}: its rows are those of "
+                f"{config.name}.{resource.name} where {ACCOUNT_COLUMN} = '{config.account_name}'."
+            )
         pii = config.pii_policy(resource)
         contract = config.schema_contract(resource)
         # Before any run, the policies are visible and searchable: a tag names what happens
@@ -78,6 +83,7 @@ class CrmDltTranslator(DagsterDltTranslator):
                 kinds={"dlt", self.destination_name},
                 tags={
                     names.SOURCE_TAG: config.name,
+                    **({names.ACCOUNT_TAG: config.account_name} if config.account else {}),
                     names.AUTH_TAG: config.auth.type,
                     names.LOAD_TAG: names.NIGHTLY,
                     **({names.PII_TAG: pii_tag} if pii_tag else {}),
@@ -106,7 +112,9 @@ class CrmDltTranslator(DagsterDltTranslator):
             )
         if not self.config.backfill:
             return f"none: declare `backfill` in configs/{self.config.name}.yaml"
-        return names.window_asset_key(self.config.name, resource.name).to_user_string()
+        return names.window_asset_key(
+            self.config.name, resource.name, self.config.account_name
+        ).to_user_string()
 
 
 @dataclass
@@ -117,7 +125,7 @@ class WindowDltTranslator(CrmDltTranslator):
     there."""
 
     def asset_key(self, resource_name: str) -> dg.AssetKey:
-        return names.window_asset_key(self.config.name, resource_name)
+        return names.window_asset_key(self.config.name, resource_name, self.config.account_name)
 
     def get_asset_spec(self, data: DltResourceTranslatorData) -> dg.AssetSpec:
         config = self.config
@@ -132,7 +140,7 @@ class WindowDltTranslator(CrmDltTranslator):
         return nightly.replace_attributes(
             group_name=names.of(config.name).windows_group,
             description=(
-                f"Backfill windows of {names.asset_key(config.name, resource.name).to_user_string()}"
+                f"Backfill windows of {CrmDltTranslator.asset_key(self, resource.name).to_user_string()}"
                 f" ({config.backfill.grain}ly partitions): each loads the {cursor} again into "
                 f"{config.name}.{resource.name}, merged by primary key; the nightly cursor stays "
                 f"where it is.\n\n{nightly.description}"

@@ -121,7 +121,9 @@ def main() -> None:
             "-m", "crm_assets.definitions", "--select", names.NIGHTLY_SELECTION,
         ]
         run = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-        progress = RunProgress(instance, started, names.StepNames(c.name for c in configs))
+        progress = RunProgress(instance, started, names.StepNames(
+            (load.name, load.account_name) for c in configs for load in c.account_loads()
+        ))
         while run.poll() is None:
             progress.poll()
             time.sleep(0.5)

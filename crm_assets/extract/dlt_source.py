@@ -14,6 +14,7 @@ from crm_assets.config import SourceConfig
 from crm_assets.defs.windows import Window
 from crm_assets.extract.http_session import http_session
 from crm_assets.extract.rest_api import rest_api_config
+from crm_assets.table_rules.accounts import with_account
 from crm_assets.table_rules.pii import hasher, row_policy
 
 
@@ -34,11 +35,14 @@ def build_source(
     session = session or http_session(config, base_url)
     source = rest_api_source(
         rest_api_config(config, base_url, secrets, session, window),  # type: ignore[arg-type]
-        name=config.name,
+        name=config.load_name,
         parallelized=True,
     )
     digest = hasher(pii_hash_key) if pii_hash_key else None
     for resource in config.loaded_resources(windows=window is not None):
+        if config.account:
+            # First after the pages, before dlt's incremental step dedupes on the primary key.
+            source.resources[resource.name].add_map(with_account(config.account.name), insert_at=1)
         policy = config.pii_policy(resource)
         if policy:
             source.resources[resource.name].add_map(row_policy(policy, digest))
@@ -52,13 +56,13 @@ def placeholder_source(config: SourceConfig, windows: bool = False) -> DltSource
     API resource; tests assert both hold the same resources and that every valid config
     builds in dlt."""
     return DltSource(
-        dlt.Schema(config.name),
-        config.name,
+        dlt.Schema(config.load_name),
+        config.load_name,
         [dlt.resource([], name=resource.name) for resource in config.loaded_resources(windows)],
     )
 
 
-def pipeline_reference(name: str, pipelines_dir: Path) -> dlt.Pipeline:
+def pipeline_reference(config: SourceConfig, pipelines_dir: Path) -> dlt.Pipeline:
     """The source's pipeline as `dlt_assets` takes it at definition time: its name, dataset and
     working directory under `pipelines_dir`, and nothing else. It is what dlt keeps of a
     pipeline when it pickles one (`Pipeline.__getstate__`); `dlt.pipeline()` would write
@@ -67,10 +71,10 @@ def pipeline_reference(name: str, pipelines_dir: Path) -> dlt.Pipeline:
     create the real pipeline (`DestinationResource.exclusive_pipeline`)."""
     reference = dlt.Pipeline.__new__(dlt.Pipeline)
     vars(reference).update(
-        pipeline_name=name,
-        default_schema_name=name,
-        dataset_name=name,
+        pipeline_name=config.load_name,
+        default_schema_name=config.load_name,
+        dataset_name=config.name,
         pipelines_dir=str(pipelines_dir),
-        working_dir=str(pipelines_dir / name),
+        working_dir=str(pipelines_dir / config.load_name),
     )
     return reference

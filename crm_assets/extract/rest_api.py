@@ -83,6 +83,8 @@ def _resource_config(
         exclude_none=True,
     )
     config["endpoint"] = _endpoint_config(resource.endpoint, window)
+    if source.account:
+        config["primary_key"] = source.primary_key(resource)
     if resource.history:
         config.update(history_hints(source, resource))
     if source.marks_deleted(resource):

@@ -12,6 +12,7 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
+from crm_assets.table_rules.accounts import account_rows
 from crm_assets.table_rules.deletions import current_condition
 
 
@@ -37,17 +38,24 @@ class RowCount(NamedTuple):
 
 
 def count_rows(
-    client: SqlClient, table: str, columns: Collection[str], load_ids: list[str] | None = None
+    client: SqlClient,
+    table: str,
+    columns: Collection[str],
+    load_ids: list[str] | None = None,
+    account: str | None = None,
 ) -> RowCount:
     """The rows of one table that has `columns` (which say what "current" means in it), and
-    with `load_ids`, how many of them those loads wrote."""
+    with `load_ids`, how many of them those loads wrote; with `account`, of its rows only."""
     current = current_condition(columns)
     figures = ["count(*)", f"count(*) filter (where {current})" if current else "null"]
     if load_ids:
         figures.append(f"count(*) filter (where _dlt_load_id in ({', '.join(['%s'] * len(load_ids))}))")
+    scope, scope_args = account_rows(account)
     row = client.execute_sql(
-        f"select {', '.join(figures)} from {client.make_qualified_table_name(table)}",
+        f"select {', '.join(figures)} from {client.make_qualified_table_name(table)} "
+        f"where {scope}",
         *(load_ids or []),
+        *scope_args,
     )[0]
     return RowCount(rows=row[0], current=row[1], loaded=row[2] if load_ids else None)
 
@@ -76,11 +84,11 @@ def data_tables(client: SqlClient) -> dict[str, list[str]]:
 
 
 def pipeline_row_counts(
-    pipeline: Any, tables: list[str], load_ids: list[str]
+    pipeline: Any, tables: list[str], load_ids: list[str], account: str | None = None
 ) -> dict[str, RowCount]:
-    """Rows now in each of a pipeline's destination tables, and those the loads wrote; 0 where
-    dlt made no table (no row ever came; a table may be in the schema before, from a declared
-    column)."""
+    """Rows now in each of a pipeline's destination tables (an account's rows in them), and
+    those the loads wrote; 0 where dlt made no table (no row ever came; a table may be in the
+    schema before, from a declared column)."""
     schema = pipeline.default_schema if pipeline.default_schema_name else None
     existing = set(schema.data_table_names(seen_data_only=True)) if schema else set()
     counts = {table: RowCount(rows=0, current=None, loaded=0) for table in tables}
@@ -88,7 +96,7 @@ def pipeline_row_counts(
         for table in tables:
             if table in existing:
                 columns = schema.tables[table].get("columns", {})
-                counts[table] = count_rows(client, table, columns, load_ids)
+                counts[table] = count_rows(client, table, columns, load_ids, account)
     return counts
 
 

@@ -12,6 +12,7 @@ from crm_assets.load.row_counts import RowCount, pipeline_row_counts
 from crm_assets.request_budget import RequestBudget
 from crm_assets.resources import DestinationResource
 from crm_assets.table_rules.absent_rows import AbsentRows, AbsentRowsPlan
+from crm_assets.table_rules.accounts import delete_unrefreshed_rows, forget_cursors
 from crm_assets.table_rules.contract_enforcement import (
     DiscardCounter,
     contracts_for_run,
@@ -44,26 +45,37 @@ def run_in_steps(
     apply to the schema restored from there. Once the load has succeeded, the tables read
     completely mark deleted or retire the rows it did not return (`absent_rows`)."""
     pipeline.drop()
-    with destination.exclusive_connection():
+    with destination.exclusive_connection(pipeline):
         pipeline.sync_destination()
     discards = contracts_for_run(pipeline, source, contracts, full_refresh)
+    account = absent_rows.config.account_name
+    if full_refresh and account:
+        forget_cursors(pipeline, source)
     pipeline.extract(
         source,
         # Twice the requests that may be in flight: a thread sleeping out a retry's backoff
         # (a 429's Retry-After) leaves its slot to a spare one instead of idling it.
         workers=2 * budget.max_concurrency,
-        refresh="drop_resources" if full_refresh else None,
+        # An account's tables hold other accounts' rows: it refreshes its own (below).
+        refresh="drop_resources" if full_refresh and not account else None,
         loader_file_format=destination.loader_file_format,
     )
     normalized = pipeline.normalize().row_counts
-    with destination.exclusive_connection(), destination.load_credentials() as credentials:
+    with destination.exclusive_connection(pipeline), destination.load_credentials() as credentials:
         load_info = pipeline.load(credentials=credentials)
         load_info.raise_on_failed_jobs()
         # Any failed page, or answer that was not data, failed the extract above: this load
         # read every page of each of its resources.
         with pipeline.sql_client() as client:
+            if full_refresh and account:
+                delete_unrefreshed_rows(
+                    client, pipeline.default_schema, source.selected_resources, account,
+                    load_info.loads_ids,
+                )
             settled = absent_rows.settle(
                 client, source.selected_resources, normalized, load_info.loads_ids
             )
-        rows = pipeline_row_counts(pipeline, list(source.selected_resources), load_info.loads_ids)
+        rows = pipeline_row_counts(
+            pipeline, list(source.selected_resources), load_info.loads_ids, account
+        )
     return LoadOutcome(rows, settled, discards)

@@ -15,6 +15,7 @@ import dagster as dg
 import dlt
 import duckdb
 
+from crm_assets.resources.dataset_lock import postgres_dataset_lock
 from crm_assets.resources.env import env_value, env_var_if_set
 from crm_assets.resources.file_locks import (
     duckdb_lock_holder,
@@ -91,11 +92,12 @@ class DestinationResource(dg.ConfigurableResource):
             return dlt.destinations.postgres(credentials=self.postgres_url)
         return self.destination
 
-    def pipeline(self, source_name: str) -> dlt.Pipeline:
-        """One pipeline per source, named after it, so two sources never share local state."""
+    def pipeline(self, pipeline_name: str, dataset_name: str | None = None) -> dlt.Pipeline:
+        """One pipeline per source (per account: `<source>__<account>`), so no two share local
+        or stored state; the dataset is the source's."""
         return dlt.pipeline(
-            pipeline_name=source_name,
-            dataset_name=source_name,
+            pipeline_name=pipeline_name,
+            dataset_name=dataset_name or pipeline_name,
             destination=self._dlt_destination(),
             pipelines_dir=str(Path(self.pipelines_dir).resolve()),
         )
@@ -107,25 +109,33 @@ class DestinationResource(dg.ConfigurableResource):
         return {"duckdb": "parquet", "postgres": "csv"}.get(self.destination)
 
     @contextmanager
-    def exclusive_pipeline(self, source_name: str) -> Iterator[dlt.Pipeline]:
+    def exclusive_pipeline(
+        self, pipeline_name: str, dataset_name: str | None = None
+    ) -> Iterator[dlt.Pipeline]:
         """The source's pipeline, held across processes: two runs of one source never share
         dlt's working directory (dagster #21022) nor merge at once. Pools do the same across
         machines (dagster.prod.yaml)."""
-        with file_lock(Path(self.pipelines_dir).resolve() / f"{source_name}.lock"):
-            yield self.pipeline(source_name)
+        with file_lock(Path(self.pipelines_dir).resolve() / f"{pipeline_name}.lock"):
+            yield self.pipeline(pipeline_name, dataset_name)
 
-    def sends_file(self, source_name: str) -> Path:
+    def sends_file(self, pipeline_name: str) -> Path:
         """Where a run of the source leaves its last window's send times for the next run,
         which holds `exclusive_pipeline` after it (`RequestBudget.carried_over`)."""
-        return Path(self.pipelines_dir).resolve() / f"{source_name}.sends.json"
+        return Path(self.pipelines_dir).resolve() / f"{pipeline_name}.sends.json"
 
     @contextmanager
-    def exclusive_connection(self) -> Iterator[None]:
+    def exclusive_connection(self, pipeline: dlt.Pipeline) -> Iterator[None]:
         """Held while a step connects to the destination. A DuckDB file takes one process at
         a time (even to read), so its steps take turns for the short spans they need it (state
-        restore, load, checks) and fetch from the APIs meanwhile; a database server takes all.
-        A process outside the project holding the file is waited for (`wait_for_duckdb_file`).
-        Take it after `exclusive_pipeline`, never before: one order, no deadlock."""
+        restore, load, checks) and fetch from the APIs meanwhile; Postgres takes every source
+        at once, one load per dataset at a time (the accounts of a source share one:
+        `dataset_lock.py`). A process outside the project holding the file is waited for
+        (`wait_for_duckdb_file`). Take it after `exclusive_pipeline`, never before: one
+        order, no deadlock."""
+        if self.destination == "postgres":
+            with postgres_dataset_lock(pipeline):
+                yield
+            return
         if self.destination != "duckdb":
             yield
             return

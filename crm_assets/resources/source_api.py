@@ -53,7 +53,7 @@ class SourceApi(dg.Config):
         missing = self.missing_secrets(config)
         if missing:
             raise dg.Failure(
-                f"{config.name}: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
+                f"{config.label}: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
                 "not set; nothing was sent to its API"
             )
         return {field: getattr(self, field) for field in config.auth.env}
@@ -65,33 +65,37 @@ class SourceApi(dg.Config):
             if self.rate_limit:
                 rate_limit = None if self.rate_limit == "none" else RateLimitSpec.parse(self.rate_limit)
         except ValueError as error:
-            raise dg.Failure(f"{config.name}: {config.rate_limit_env}: {error} (or 'none')") from None
+            raise dg.Failure(f"{config.label}: {config.rate_limit_env}: {error} (or 'none')") from None
         if self.max_concurrency:
             try:
                 max_concurrency = TypeAdapter(MaxConcurrency).validate_python(int(self.max_concurrency))
             except ValueError:
                 raise dg.Failure(
-                    f"{config.name}: {config.max_concurrency_env}: {self.max_concurrency!r} is not "
+                    f"{config.label}: {config.max_concurrency_env}: {self.max_concurrency!r} is not "
                     "an integer from 1 to 64"
                 ) from None
-        return RequestBudget(config.name, rate_limit, max_concurrency)
+        return RequestBudget(config.label, rate_limit, max_concurrency)
 
     def validated_base_url(self, config: SourceConfig) -> str:
         try:
             return validate_base_url(self.base_url)
         except ValueError as error:
-            raise dg.Failure(f"{config.name}: {config.base_url_env}: {error}") from None
+            raise dg.Failure(f"{config.label}: {config.base_url_env}: {error}") from None
 
 
 class SourceApisResource(dg.ConfigurableResource):
-    """Every source's `SourceApi`, by source name: one resource every source's assets take,
-    whose runs need only their own source's variables."""
+    """Every source's (every account's) `SourceApi`, by dlt pipeline name: one resource every
+    source's assets take, whose runs need only their own account's variables."""
 
     apis: dict[str, SourceApi]
 
     @classmethod
     def from_env(cls, configs: list[SourceConfig]) -> SourceApisResource:
-        return cls(apis={config.name: SourceApi.from_env(config) for config in configs})
+        return cls(apis={
+            load.load_name: SourceApi.from_env(load)
+            for config in configs
+            for load in config.account_loads()
+        })
 
     def api(self, config: SourceConfig) -> SourceApi:
-        return self.apis[config.name]
+        return self.apis[config.load_name]

@@ -21,6 +21,7 @@ import dagster as dg
 
 from crm_assets.config import SourceConfig
 from crm_assets.defs.names import CONFIRM_DELETIONS_TAG
+from crm_assets.table_rules.accounts import account_rows
 from crm_assets.table_rules.deletions import DELETED_AT, LOAD_ID, load_time
 from crm_assets.table_rules.history import VALID_TO, ReturnedKeys
 
@@ -95,10 +96,13 @@ class AbsentRowsPlan:
             if table in self.returned_keys:
                 returned = self.returned_keys[table]
                 settled[table] = retire_absent(
-                    client, table, returned.key_columns, returned.keys, load_ids, share, confirmed
+                    client, table, returned.key_columns, returned.keys, load_ids, share, confirmed,
+                    self.config.account_name,
                 )
             else:
-                settled[table] = mark_absent(client, table, load_ids, share, confirmed)
+                settled[table] = mark_absent(
+                    client, table, load_ids, share, confirmed, self.config.account_name
+                )
         return settled
 
 
@@ -114,25 +118,33 @@ def _within_share(absent: int, current: int, max_share: float, confirmed: bool) 
 
 
 def mark_absent(
-    client: Any, table: str, load_ids: list[str], max_share: float, confirmed: bool
+    client: Any,
+    table: str,
+    load_ids: list[str],
+    max_share: float,
+    confirmed: bool,
+    account: str | None = None,
 ) -> AbsentRows:
-    """Mark the rows the load did not write (a merge gives every returned row this run's
-    `_dlt_load_id`), undone by the merge when a record comes back (its new version has no
-    mark)."""
+    """Mark the rows (of the account) the load did not write (a merge gives every returned row
+    this run's `_dlt_load_id`), undone by the merge when a record comes back (its new version
+    has no mark)."""
     qualified = client.make_qualified_table_name(table)
     not_written = f"{LOAD_ID} not in ({', '.join(['%s'] * len(load_ids))})"
+    scope, scope_args = account_rows(account)
     [(current, absent)] = client.execute_sql(
         f"select count(*), count(*) filter (where {not_written}) "
-        f"from {qualified} where {DELETED_AT} is null",
+        f"from {qualified} where {DELETED_AT} is null and {scope}",
         *load_ids,
+        *scope_args,
     )
     if not absent or not _within_share(absent, current, max_share, confirmed):
         return AbsentRows(absent, current, 0, max_share)
     rows = client.execute_sql(
         f"update {qualified} set {DELETED_AT} = %s "
-        f"where {DELETED_AT} is null and {not_written} returning 1",
+        f"where {DELETED_AT} is null and {not_written} and {scope} returning 1",
         load_time(load_ids),
         *load_ids,
+        *scope_args,
     )
     return AbsentRows(absent, current, len(rows or []), max_share)
 
@@ -145,14 +157,18 @@ def retire_absent(
     load_ids: list[str],
     max_share: float,
     confirmed: bool,
+    account: str | None = None,
 ) -> AbsentRows:
-    """End the current version of every key the read did not return, at the load's time (the
-    time dlt gives the versions it retires and opens)."""
+    """End the current version of every key (of the account) the read did not return, at the
+    load's time (the time dlt gives the versions it retires and opens)."""
     qualified = client.make_qualified_table_name(table)
     keys = ", ".join(key_columns)
+    scope, scope_args = account_rows(account)
     current_keys = [
         tuple(key)
-        for key in client.execute_sql(f"select {keys} from {qualified} where {VALID_TO} is null")
+        for key in client.execute_sql(
+            f"select {keys} from {qualified} where {VALID_TO} is null and {scope}", *scope_args
+        )
     ]
     absent = [key for key in current_keys if key not in returned]
     if not absent or not _within_share(len(absent), len(current_keys), max_share, confirmed):

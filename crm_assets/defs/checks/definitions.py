@@ -14,20 +14,20 @@ from crm_assets.resources import DestinationResource
 
 def build_source_checks(source: SourceConfig) -> dg.AssetChecksDefinition:
     @dg.multi_asset_check(
-        name=names.of(source.name).checks_step,
+        name=names.of(source.name, source.account_name).checks_step,
         specs=source_check_specs(source),
         can_subset=True,
         # The source's pool: checks read what its loads write, never half-way through one.
-        pool=names.of(source.name).pool,
-        description=f"Queries {source.name}'s tables in the destination.",
+        pool=names.of(source.name, source.account_name).pool,
+        description=f"Queries {source.label}'s tables in the destination.",
     )
     def check_source(
         context: dg.AssetCheckExecutionContext, destination: DestinationResource
     ) -> Iterator[dg.AssetCheckResult]:
-        with destination.exclusive_pipeline(source.name) as pipeline:
+        with destination.exclusive_pipeline(source.load_name, source.name) as pipeline:
             # Evaluated in full before any result is yielded: Dagster writes events per
             # result, and other sources' loads should not wait on those writes for the file.
-            with destination.exclusive_connection():
+            with destination.exclusive_connection(pipeline):
                 results = list(evaluate_checks(
                     source, pipeline, context.selected_asset_check_keys, context.instance
                 ))

@@ -54,7 +54,7 @@ def evaluate_checks(
             resource = config.resource(names.resource_of(check_key.asset_key))
             outcome = {
                 PRIMARY_KEY: lambda: check_primary_key(reader, config, resource),
-                HAS_ROWS: lambda: check_has_rows(reader, resource),
+                HAS_ROWS: lambda: check_has_rows(reader, resource, config.account_name),
                 SCHEMA_DRIFT: lambda: check_schema_drift(
                     reader, resource, _discarded(latest.get(check_key.asset_key, {}))
                 ),

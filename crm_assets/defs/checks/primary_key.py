@@ -7,6 +7,7 @@ import dagster as dg
 
 from crm_assets.config import ResourceSpec, SourceConfig
 from crm_assets.defs.checks.reader import TableReader
+from crm_assets.table_rules.accounts import account_rows
 from crm_assets.table_rules.history import VALID_FROM, VALID_TO
 
 
@@ -25,16 +26,19 @@ def check_primary_key(
         )
     table = reader.qualified(resource.name)
     escaped = [reader.client.escape_column_name(column) for column in key]
+    scope = account_rows(config.account_name)
     nulls = reader.client.execute_sql(
-        f"select count(*) from {table} where " + " or ".join(f"{c} is null" for c in escaped)
+        f"select count(*) from {table} where {scope[0]} and ("
+        + " or ".join(f"{c} is null" for c in escaped) + ")",
+        *scope[1],
     )[0][0]
     if resource.history:
         # Every version of a row shares its key: unique among the current versions, and
         # with the time each version began, unique among all.
-        duplicates = _repeated(reader, table, escaped, where=f"{VALID_TO} is null")
-        versions = _repeated(reader, table, [*escaped, VALID_FROM])
+        duplicates = _repeated(reader, table, escaped, scope, where=f"{VALID_TO} is null")
+        versions = _repeated(reader, table, [*escaped, VALID_FROM], scope)
     else:
-        duplicates, versions = _repeated(reader, table, escaped), []
+        duplicates, versions = _repeated(reader, table, escaped, scope), []
     passed = nulls == 0 and not duplicates and not versions
     sample = [list(map(str, row[:-1])) for row in duplicates]
     version_sample = [list(map(str, row[:-1])) for row in versions]
@@ -56,9 +60,16 @@ def check_primary_key(
     )
 
 
-def _repeated(reader: TableReader, table: str, columns: list[str], where: str = "") -> list:
+def _repeated(
+    reader: TableReader,
+    table: str,
+    columns: list[str],
+    scope: tuple[str, list[str]],
+    where: str = "1 = 1",
+) -> list:
     listed = ", ".join(columns)
     return reader.client.execute_sql(
-        f"select {listed}, count(*) from {table} {f'where {where}' if where else ''} "
-        f"group by {listed} having count(*) > 1 order by count(*) desc limit 5"
+        f"select {listed}, count(*) from {table} where {scope[0]} and {where} "
+        f"group by {listed} having count(*) > 1 order by count(*) desc limit 5",
+        *scope[1],
     )

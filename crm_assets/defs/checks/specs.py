@@ -15,7 +15,7 @@ DELETIONS_HELD = "deletions_held"
 
 
 def check_specs(config: SourceConfig, resource: ResourceSpec) -> list[dg.AssetCheckSpec]:
-    asset = names.asset_key(config.name, resource.name)
+    asset = names.asset_key(config.name, resource.name, config.account_name)
     keys = ", ".join(config.primary_key(resource)) or "(none)"
     primary_key = f"Primary key ({keys}) is never null and never repeats in the table."
     if resource.history:
