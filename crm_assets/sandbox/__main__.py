@@ -9,6 +9,7 @@ import argparse
 from pathlib import Path
 
 from crm_assets.config import RateLimitSpec, load_source_configs
+from crm_assets.sandbox.routes import api_name
 from crm_assets.sandbox.server import Sandbox
 from crm_assets.sandbox.traffic import Latency
 from crm_assets.sandbox.volume import Volume
@@ -42,7 +43,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     configs = load_source_configs(args.configs)
-    rate_limits = parse_rate_limits(args.rate, [config.name for config in configs], parser)
+    apis = [api_name(load) for config in configs for load in config.account_loads()]
+    rate_limits = parse_rate_limits(args.rate, apis, parser)
     volume = (
         Volume.spread(args.records, configs)
         if args.records is not None
@@ -68,7 +70,8 @@ def main() -> None:
 def parse_rate_limits(
     specs: list[str], sources: list[str], parser: argparse.ArgumentParser
 ) -> dict[str, RateLimitSpec]:
-    """`4/1` applies to every source, `party_crm=4000/h` to one; later ones win."""
+    """`4/1` applies to every source, `party_crm=4000/h` to one (`party_crm.eu=...` to one
+    account); later ones win."""
     limits: dict[str, RateLimitSpec] = {}
     for spec in specs:
         source, _, rate = spec.rpartition("=")

@@ -61,7 +61,7 @@ def serve_page(
     """The page a real API would answer for this request."""
     config, resource = route.config, route.resource
     if route.kind == "single":
-        row = volume.record(config.name, route.collection, 1)
+        row = volume.record(route.api, route.collection, 1)
         return Page(envelope(resource.endpoint.data_selector, row), 1)
 
     if route.kind == "child":
@@ -74,11 +74,11 @@ def serve_page(
         if incremental and incremental.start_param in query:
             until = query.get(incremental.end_param) if incremental.end_param else None
             ids = volume.ids_updated(
-                config.name, route.collection, query[incremental.start_param], until
+                route.api, route.collection, query[incremental.start_param], until
             )
         else:
-            ids = range(1, volume.rows(config.name, route.collection) + 1)
-        ids = volume.listed(config.name, route.collection, ids)
+            ids = range(1, volume.rows(route.api, route.collection) + 1)
+        ids = volume.listed(route.api, route.collection, ids)
 
     style = route.paginator["type"]
     if style == "offset":
@@ -93,7 +93,7 @@ def serve_page(
     size = min(max(size, 1), MAX_PAGE_SIZE)
     start = max(start, 0)
     page_ids = ids[start : start + size]
-    rows = [volume.record(config.name, route.collection, record_id) for record_id in page_ids]
+    rows = [volume.record(route.api, route.collection, record_id) for record_id in page_ids]
     link_next = None
     if style == "header_link" and start + size < len(ids):
         next_query = {**query, "page": str(start // size + 2)}
@@ -109,7 +109,7 @@ def expected_rows(route: Route, volume: Volume, parent_ids: Iterator[int] | None
         return 1
     if route.kind == "child":
         return sum(len(child_ids(parent_id)) for parent_id in parent_ids or ())
-    count = volume.live_rows(route.config.name, route.collection)
+    count = volume.live_rows(route.api, route.collection)
     if route.kind == "for_each":
         return count * len(route.resource.for_each.values)
     return count

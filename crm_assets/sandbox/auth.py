@@ -9,9 +9,10 @@ from crm_assets.config import SourceConfig
 
 
 def sandbox_secrets(config: SourceConfig, suffix: str = "") -> dict[str, str]:
-    """The credentials the sandbox accepts for a source, by env var name."""
+    """The credentials the sandbox accepts for a source (an account), by env var name."""
     return {
-        env_var: f"sbx-{field}-{config.name}{suffix}" for field, env_var in config.auth.env.items()
+        env_var: f"sbx-{field}-{config.load_name}{suffix}"
+        for field, env_var in config.auth.env.items()
     }
 
 

@@ -31,9 +31,16 @@ def kind_of(config: SourceConfig, resource: ResourceSpec) -> str:
     return "list"
 
 
+def api_name(config: SourceConfig) -> str:
+    """Where the sandbox serves a source (`/<source>/...`), or one of its accounts
+    (`/<source>.<account>/...`, its own data, credentials and rate limit)."""
+    return f"{config.name}.{config.account_name}" if config.account else config.name
+
+
 @dataclass(frozen=True)
 class Route:
-    config: SourceConfig
+    config: SourceConfig  # the source's, or its account's (`SourceConfig.account_loads`)
+    api: str  # api_name(config): what the data, credentials and traffic are kept by
     resource: ResourceSpec
     pattern: re.Pattern[str]
     kind: str
@@ -43,7 +50,7 @@ class Route:
 
     @property
     def key(self) -> str:
-        return f"{self.config.name}.{self.resource.name}"
+        return f"{self.api}.{self.resource.name}"
 
 
 def _placeholder_group(placeholder: str) -> str:
@@ -55,16 +62,17 @@ def _route_pattern(base_path: str, resource: ResourceSpec) -> re.Pattern[str]:
 
 
 def build_routes(configs: list[SourceConfig]) -> dict[str, list[Route]]:
-    """Routes by source name; each matches the path below `/<source>`."""
+    """Routes by API name (`api_name`); each matches the path below `/<api name>`."""
     routes: dict[str, list[Route]] = {}
-    for config in configs:
+    for config in (load for source in configs for load in source.account_loads()):
         base_path = urlparse(config.base_url).path
         first_on_path: dict[str, str] = {}
         for resource in config.resources:
             first_on_path.setdefault(resource.endpoint.path, resource.name)
-        routes[config.name] = [
+        routes[api_name(config)] = [
             Route(
                 config=config,
+                api=api_name(config),
                 resource=resource,
                 pattern=_route_pattern(base_path, resource),
                 kind=kind_of(config, resource),

@@ -25,7 +25,7 @@ from crm_assets.sandbox.auth import sandbox_secrets
 from crm_assets.sandbox.counters import Stats
 from crm_assets.sandbox.faults import Fault
 from crm_assets.sandbox.handler import handler_for
-from crm_assets.sandbox.routes import Route, build_routes
+from crm_assets.sandbox.routes import Route, api_name, build_routes
 from crm_assets.sandbox.traffic import Latency, Traffic
 from crm_assets.sandbox.volume import Volume
 from crm_assets.table_rules.pii import HASH_KEY_ENV
@@ -45,9 +45,12 @@ class Sandbox:
         rate_limits: dict[str, RateLimitSpec] | None = None,
         rate_headers: bool = True,
     ) -> None:
-        self.configs = {config.name: config for config in configs}
+        # By API name: each source, or each account of a source that lists accounts.
+        self.configs = {
+            api_name(load): load for config in configs for load in config.account_loads()
+        }
         self.secrets = {
-            config.name: sandbox_secrets(config, secret_suffix) for config in configs
+            api: sandbox_secrets(config, secret_suffix) for api, config in self.configs.items()
         }
         # The key the pipeline hashes personal data with; only the pipeline's side uses it.
         self.pii_hash_key = f"sbx-pii-hash-key-0123456789abcdef{secret_suffix}"
@@ -70,17 +73,18 @@ class Sandbox:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def base_url(self, source: str) -> str:
-        base_path = urlparse(self.configs[source].base_url).path
-        return f"{self.url}/{source}{base_path}"
+    def base_url(self, api: str) -> str:
+        """A source's base URL here (`api`: its name, or `<source>.<account>`)."""
+        base_path = urlparse(self.configs[api].base_url).path
+        return f"{self.url}/{api}{base_path}"
 
     def env(self) -> dict[str, str]:
         """Env vars pointing every source at the sandbox with credentials it accepts, and a
         PII hash key."""
         env: dict[str, str] = {HASH_KEY_ENV: self.pii_hash_key}
-        for config in self.configs.values():
-            env[config.base_url_env] = self.base_url(config.name)
-            env.update(self.secrets[config.name])
+        for api, config in self.configs.items():
+            env[config.base_url_env] = self.base_url(api)
+            env.update(self.secrets[api])
         return env
 
     def route(self, source: str, resource: str) -> Route:
