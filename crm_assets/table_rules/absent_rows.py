@@ -75,6 +75,9 @@ class AbsentRowsPlan:
         as their last map step."""
         returned_keys = {}
         for resource in config.resources:
+            # A backfill window's source holds its windowed resources only.
+            if resource.name not in dlt_source.resources:
+                continue
             if resource.history and config.tracks_absent_rows(resource):
                 returned_keys[resource.name] = ReturnedKeys(config.primary_key(resource))
                 dlt_source.resources[resource.name].add_map(returned_keys[resource.name])
