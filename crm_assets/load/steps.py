@@ -12,7 +12,11 @@ from crm_assets.load.row_counts import RowCount, pipeline_row_counts
 from crm_assets.request_budget import RequestBudget
 from crm_assets.resources import DestinationResource
 from crm_assets.table_rules.absent_rows import AbsentRows, AbsentRowsPlan
-from crm_assets.table_rules.accounts import delete_unrefreshed_rows, forget_cursors
+from crm_assets.table_rules.accounts import (
+    delete_unrefreshed_rows,
+    forget_cursors,
+    refreshed_tables,
+)
 from crm_assets.table_rules.contract_enforcement import (
     DiscardCounter,
     contracts_for_run,
@@ -48,7 +52,8 @@ def run_in_steps(
     with destination.exclusive_connection(pipeline):
         pipeline.sync_destination()
     discards = contracts_for_run(pipeline, source, contracts, full_refresh)
-    account = absent_rows.config.account_name
+    config = absent_rows.config
+    account = config.account_name
     if full_refresh and account:
         forget_cursors(pipeline, source)
     pipeline.extract(
@@ -69,7 +74,7 @@ def run_in_steps(
         with pipeline.sql_client() as client:
             if full_refresh and account:
                 delete_unrefreshed_rows(
-                    client, pipeline.default_schema, source.selected_resources, account,
+                    client, pipeline.default_schema, refreshed_tables(config, source), account,
                     load_info.loads_ids,
                 )
             settled = absent_rows.settle(

@@ -10,6 +10,7 @@ from typing import Any
 import dlt
 from dlt.sources import DltSource
 
+from crm_assets.config import SourceConfig
 from crm_assets.config.account import ACCOUNT_COLUMN
 from crm_assets.table_rules.deletions import LOAD_ID
 
@@ -40,6 +41,17 @@ def forget_cursors(pipeline: dlt.Pipeline, source: DltSource) -> None:
         resources = state.get("sources", {}).get(source.name, {}).get("resources", {})
         for name in source.selected_resources:
             resources.get(name, {}).pop("incremental", None)
+
+
+def refreshed_tables(config: SourceConfig, source: DltSource) -> list[str]:
+    """The selected tables whose rows an account's full refresh replaces: those that cannot see
+    deletions otherwise. A table read completely marks or retires them already (and a history
+    keeps its versions: a refresh would lose the unchanged ones, which a merge does not
+    rewrite)."""
+    return [
+        name for name in source.selected_resources
+        if not config.reads_completely(config.resource(name)) and not config.resource(name).history
+    ]
 
 
 def delete_unrefreshed_rows(
