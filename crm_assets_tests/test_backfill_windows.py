@@ -152,3 +152,22 @@ def test_two_windows_and_the_nightly_run_at_once_take_turns_inside_the_budget(
     traffic = a_lead_a_day.stats_json()["sources"]["lead_crm"]
     assert traffic["throttled"] == 0 and traffic["max_in_any_window"] <= 10
     assert_tables_exact(a_lead_a_day, next(c for c in configs if c.name == "lead_crm"), duckdb_path)
+
+
+def test_a_window_of_a_source_with_a_history_resource_loads_its_windowed_tables(
+    sandbox: Sandbox, duckdb_path: Path
+):
+    """party_crm keeps the history of `stages`, which has no window: its window loads the
+    parties of the month and their employees, and leaves `stages` alone."""
+    sandbox.volume.minutes_per_id = 24 * 60
+    sandbox.volume.overrides["party_crm.parties"] = 40  # one a day from 2025-01-02
+    materialize(
+        dg.DagsterInstance.ephemeral(),
+        'key:"party_crm/windows/parties" or key:"party_crm/windows/employees"',
+        partition_key="2025-01-01",
+    )
+    assert query(duckdb_path, "select min(id), max(id) from party_crm.parties") == [(1, 30)]
+    tables = {table for (table,) in query(
+        duckdb_path, "select table_name from information_schema.tables where table_schema = 'party_crm'"
+    )}
+    assert "employees" in tables and "stages" not in tables
