@@ -21,12 +21,15 @@ The definitions are built once (the module import); nothing runs in a subprocess
 
 from __future__ import annotations
 
+import atexit
 import functools
 import importlib.util
 import json
 import re
 import shlex
+import shutil
 import sys
+import tempfile
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -34,6 +37,8 @@ from pathlib import Path
 import click
 import dagster as dg
 import pytest
+
+from crm_assets.config import load_source_config
 
 REPO = Path(__file__).resolve().parent.parent
 LOCATION = "crm_assets.definitions"
@@ -143,14 +148,33 @@ def definitions() -> dg.Definitions:
     return defs
 
 
-@functools.cache
-def asset_graph():
-    return definitions().resolve_asset_graph()
+ACCOUNTS_DOC = "docs/accounts.md"
+
+
+def yaml_blocks(path: Path) -> list[str]:
+    return re.findall(r"^```yaml\n(.*?)^```", path.read_text(), re.S | re.M)
 
 
 @functools.cache
-def pools() -> set[str]:
-    defs = definitions()
+def accounts_definitions() -> dg.Definitions:
+    """What docs/accounts.md's commands run against: the shipped configs, party_crm with the
+    accounts of the chapter's example."""
+    from crm_assets.definitions import build_definitions
+
+    scratch = tempfile.mkdtemp(prefix="accounts_doc_")
+    atexit.register(shutil.rmtree, scratch, True)
+    configs_dir = Path(scratch) / "configs"
+    shutil.copytree(REPO / "configs", configs_dir)
+    party_crm = configs_dir / "party_crm.yaml"
+    party_crm.write_text(party_crm.read_text() + "\n" + yaml_blocks(REPO / ACCOUNTS_DOC)[0])
+    return build_definitions(configs_dir)
+
+
+def definitions_for(command: DocCommand) -> dg.Definitions:
+    return accounts_definitions() if command.where.startswith(ACCOUNTS_DOC) else definitions()
+
+
+def pools(defs: dg.Definitions) -> set[str]:
     return {d.op.pool for d in [*defs.assets, *defs.asset_checks] if d.op.pool}
 
 
@@ -176,8 +200,10 @@ def make_targets() -> set[str]:
 # --- the checks -------------------------------------------------------------------------------
 
 
-def problems(words: list[str] | tuple[str, ...]) -> list[str]:
-    """What keeps `words` (a command from the program on) from running as written."""
+def problems(words: list[str] | tuple[str, ...], defs: dg.Definitions | None = None) -> list[str]:
+    """What keeps `words` (a command from the program on) from running as written, against
+    `defs` (the shipped code location's by default)."""
+    defs = defs or definitions()
     words = list(words)
     placeholders = [w for w in words if re.search(r"<\w+>", w) or w == "..."]
     if placeholders:
@@ -227,11 +253,11 @@ def problems(words: list[str] | tuple[str, ...]) -> list[str]:
             config = value if option == "config_json" else config
     if selection:
         found += selection_problems(
-            selection, params.get("partition"), params.get("partition_range"), config)
+            selection, params.get("partition"), params.get("partition_range"), config, defs)
     elif job:
-        found += job_problems(job, config)
-    if path[1:] == ["instance", "concurrency", "set"] and params["key"] not in pools():
-        found.append(f"no step holds pool {params['key']!r} (pools: {sorted(pools())})")
+        found += job_problems(job, config, defs)
+    if path[1:] == ["instance", "concurrency", "set"] and params["key"] not in pools(defs):
+        found.append(f"no step holds pool {params['key']!r} (pools: {sorted(pools(defs))})")
     for file in [*as_list(params.get("workspace")), *as_list(params.get("config_yaml"))]:
         if not (REPO / file).is_file():  # an absolute path stays one
             found.append(f"{file}: no such file")
@@ -239,10 +265,14 @@ def problems(words: list[str] | tuple[str, ...]) -> list[str]:
 
 
 def selection_problems(
-    selection: str, partition: str | None, partition_range: str | None, config: dict | None
+    selection: str,
+    partition: str | None,
+    partition_range: str | None,
+    config: dict | None,
+    defs: dg.Definitions,
 ) -> list[str]:
     """As `dagster asset materialize` (and `dg launch --assets`) read `selection`."""
-    graph, repository = asset_graph(), definitions().get_repository_def()
+    graph, repository = defs.resolve_asset_graph(), defs.get_repository_def()
     try:
         keys = dg.AssetSelection.from_coercible(selection.split(",")).resolve(graph)
     except Exception as error:
@@ -279,9 +309,9 @@ def selection_problems(
     return found
 
 
-def job_problems(name: str, config: dict | None) -> list[str]:
+def job_problems(name: str, config: dict | None, defs: dg.Definitions) -> list[str]:
     try:
-        job = definitions().resolve_job_def(name)
+        job = defs.resolve_job_def(name)
     except Exception as error:
         return [f"-j {name}: {error}"]
     return run_config_problems(job, config) if config is not None else []
@@ -341,7 +371,21 @@ def test_the_docs_hold_the_commands():
 
 @pytest.mark.parametrize("command", DOC_COMMANDS, ids=str)
 def test_doc_command_runs_as_written(command: DocCommand):
-    assert problems(command.words) == [], str(command)
+    assert problems(command.words, definitions_for(command)) == [], str(command)
+
+
+def test_the_readmes_account_is_five_lines_of_yaml_that_load_as_two_accounts(tmp_path: Path):
+    [block] = yaml_blocks(REPO / "README.md")
+    assert len(block.splitlines()) <= 5, block
+    party_crm = tmp_path / "party_crm.yaml"
+    party_crm.write_text((REPO / "configs" / "party_crm.yaml").read_text() + "\n" + block)
+    loads = load_source_config(party_crm).account_loads()
+    assert [load.label for load in loads] == ["party_crm/eu", "party_crm/us"]
+    assert [load.auth.env["token"] for load in loads] == [
+        "PARTY_CRM_EU_BEARER_TOKEN", "PARTY_CRM_US_BEARER_TOKEN"
+    ]
+    readme = (REPO / "README.md").read_text()
+    assert all(f"`{load.auth.env['token']}`" in readme for load in loads)
 
 
 @pytest.mark.parametrize(
