@@ -25,6 +25,7 @@ from crm_assets.config import (
 )
 from crm_assets.defs import names
 from crm_assets.defs.checks.specs import check_specs
+from crm_assets.resources import AlertWebhookResource
 from crm_assets.sandbox.api import expected_rows
 from crm_assets.sandbox.routes import api_name
 from crm_assets.sandbox.server import Sandbox
@@ -221,12 +222,12 @@ def test_an_incremental_rerun_of_one_account_asks_only_its_api_from_its_own_curs
 
 
 def test_one_accounts_unset_token_fails_that_account_alone_and_says_which(
-    two_accounts: Sandbox, accounts_dir: Path, monkeypatch: pytest.MonkeyPatch
+    two_accounts: Sandbox, accounts_dir: Path, monkeypatch: pytest.MonkeyPatch, webhook: list
 ):
     monkeypatch.delenv("PARTY_CRM_US_BEARER_TOKEN")
+    instance = dg.DagsterInstance.ephemeral()
     result = materialize(
-        dg.DagsterInstance.ephemeral(), "group:party_crm", configs_dir=accounts_dir,
-        raise_on_error=False, checks=False,
+        instance, "group:party_crm", configs_dir=accounts_dir, raise_on_error=False, checks=False
     )
     assert not result.success
     failures = {
@@ -241,6 +242,17 @@ def test_one_accounts_unset_token_fails_that_account_alone_and_says_which(
     _assert_account_exact(two_accounts, _loads(accounts_dir)["eu"], Path(os.environ["CRM_DUCKDB_PATH"]))
     materialized = {event.asset_key.path[1] for event in result.get_asset_materialization_events()}
     assert materialized == {"eu"}
+
+    # The run-failure alert names the account.
+    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
+    sensor = definitions(accounts_dir).resolve_sensor_def(names.RUN_FAILURE_SENSOR)
+    sensor(dg.build_run_status_sensor_context(
+        sensor_name=sensor.name, dagster_instance=instance,
+        dagster_run=instance.get_run_by_id(result.run_id), dagster_event=failure,
+        resources={"alerts": AlertWebhookResource(url=webhook.url)},
+    ).for_run_failure())
+    [report] = webhook
+    assert (report["sources"], report["accounts"]) == (["party_crm"], ["party_crm/us"])
 
 
 def test_a_record_deleted_in_one_account_is_marked_or_retired_there_alone(

@@ -70,6 +70,7 @@ def materializations(
             f"{keys[resource_name].to_user_string()}: {table['rows_loaded'].value} rows loaded from "
             f"{fetched['pages_fetched']} pages; {table['dagster/table_name']} holds "
             f"{outcome.rows[resource_name].rows} rows"
+            + (f" of {source.account_name}" if source.account else "")
         )
         if window:
             counter = window_counts.get(resource_name)
@@ -79,10 +80,10 @@ def materializations(
             rows_read = loaded.rows_read.get(resource_name, 0) if complete else None
             table |= read_volume_metadata(rows_read, previous[keys[resource_name]])
         if absent and absent.held:
-            context.log.warning(f"{source.name}/{absent.log_line(resource_name)}")
+            context.log.warning(f"{source.label}/{absent.log_line(resource_name)}")
         results.append(dg.MaterializeResult(
             asset_key=keys[resource_name],
             metadata={**table, **fetched, **shared},
         ))
-    context.log.info(f"{source.name}: {len(lines)} tables loaded\n" + "\n".join(lines))
+    context.log.info(f"{source.label}: {len(lines)} tables loaded\n" + "\n".join(lines))
     yield from results
