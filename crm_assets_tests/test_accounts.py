@@ -385,6 +385,16 @@ def test_each_account_has_its_assets_steps_pool_and_tag_in_the_sources_group(acc
     assert {node.name for node in job.nodes} >= {
         "party_crm__eu", "party_crm__us", "party_crm__eu_checks", "party_crm__us_checks"
     }
+    # The source's weekly full refresh and catch-up sensor cover every account.
+    schedule = defs.resolve_schedule_def(names.of("party_crm").full_refresh_schedule)
+    [request] = schedule.evaluate_tick(dg.build_schedule_context()).run_requests
+    assert {key.to_user_string() for key in request.asset_selection} == {
+        f"party_crm/{account}/{resource}" for account in ACCOUNTS for resource in ("parties", "employees")
+    }
+    sensor = defs.resolve_sensor_def(names.of("party_crm").catch_up_sensor)
+    with dg.instance_for_test() as instance:
+        [request] = sensor.evaluate_tick(dg.build_sensor_context(instance=instance)).run_requests
+    assert len(request.asset_selection) == 2 * len(KINDS)
     connection_check = defs.resolve_job_def(names.CONNECTION_CHECK_JOB)
     assert {node.name for node in connection_check.nodes} == {
         "party_crm__eu_connection_check", "party_crm__us_connection_check"
