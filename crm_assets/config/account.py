@@ -5,12 +5,16 @@ and secret check; its rows land in the source's tables with their account in a c
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import Field
 
+from crm_assets.config.auth import SECRET_FIELDS_BY_AUTH
 from crm_assets.config.base import ENV_VAR_NAME, IDENTIFIER, StrictModel
 from crm_assets.config.request_policy import MaxConcurrency, RateLimitSpec
+
+if TYPE_CHECKING:
+    from crm_assets.config.source import SourceConfig
 
 # The column holding each row's account, first in the primary key of an account's tables.
 ACCOUNT_COLUMN = "_crm_account"
@@ -28,9 +32,61 @@ class AccountSpec(StrictModel):
     max_concurrency: MaxConcurrency | None = None
 
 
+def account_view(config: SourceConfig, account: AccountSpec) -> SourceConfig:
+    """The source as one account loads it: the account's base URL, secrets' env vars and
+    budget where it sets them."""
+    env = account.env or {
+        field: account_env_var(config.env_prefix, account.name, env_var)
+        for field, env_var in config.auth.env.items()
+    }
+    return config.model_copy(update={
+        "account": account,
+        "accounts": [],
+        "base_url": account.base_url or config.base_url,
+        "auth": config.auth.model_copy(update={"env": env}),
+        "rate_limit": account.rate_limit or config.rate_limit,
+        "max_concurrency": account.max_concurrency or config.max_concurrency,
+    })
+
+
 def account_env_var(source_prefix: str, account: str, source_env_var: str) -> str:
     """The account's name for one of the source's env vars."""
     account_prefix = f"{source_prefix}_{account.upper()}"
     if source_env_var.startswith(f"{source_prefix}_"):
         return account_prefix + source_env_var.removeprefix(source_prefix)
     return f"{account_prefix}_{source_env_var}"
+
+
+def check_accounts(config: SourceConfig) -> None:
+    """Accounts differ by name and by every secret's env var; each names the secrets of the
+    source's auth type, and an absolute base URL."""
+    from crm_assets.config.source import validate_base_url  # imports this module
+
+    seen_names: set[str] = set()
+    seen_env: dict[str, str] = {}
+    expected = SECRET_FIELDS_BY_AUTH[config.auth.type]
+    for account in config.accounts:
+        where = f"accounts: {account.name!r}"
+        if account.name in seen_names:
+            raise ValueError(f"{where} is listed twice")
+        if account.name == "windows":
+            raise ValueError(f"{where}: the name is taken by the backfill windows' asset keys")
+        seen_names.add(account.name)
+        if account.env is not None and set(account.env) != expected:
+            raise ValueError(
+                f"{where}: env needs exactly {sorted(expected)} (auth type {config.auth.type!r}), "
+                f"got {sorted(account.env)}"
+            )
+        if account.base_url is not None:
+            try:
+                validate_base_url(account.base_url)
+            except ValueError as error:
+                raise ValueError(f"{where}: {error}") from None
+    for load in config.account_loads():
+        for env_var in load.auth.env.values():
+            if env_var in seen_env:
+                raise ValueError(
+                    f"accounts: {seen_env[env_var]!r} and {load.account_name!r} both read "
+                    f"{env_var}; each account has its own credentials"
+                )
+            seen_env[env_var] = load.account_name

@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 
 from pydantic import Field, field_validator, model_validator
 
-from crm_assets.config.account import ACCOUNT_COLUMN, AccountSpec, account_env_var
+from crm_assets.config.account import ACCOUNT_COLUMN, AccountSpec, account_view
 from crm_assets.config.auth import AuthSpec
 from crm_assets.config.backfill import BackfillSpec
 from crm_assets.config.base import IDENTIFIER, OWNER, StrictModel
@@ -75,23 +75,8 @@ class SourceConfig(StrictModel):
         return self
 
     def account_loads(self) -> list[SourceConfig]:
-        """What loads on its own: the source, or one view of it per account, with the
-        account's base URL, secrets' env vars and budget where it sets them."""
-        return [self._account_view(account) for account in self.accounts] or [self]
-
-    def _account_view(self, account: AccountSpec) -> SourceConfig:
-        env = account.env or {
-            field: account_env_var(self.env_prefix, account.name, env_var)
-            for field, env_var in self.auth.env.items()
-        }
-        return self.model_copy(update={
-            "account": account,
-            "accounts": [],
-            "base_url": account.base_url or self.base_url,
-            "auth": self.auth.model_copy(update={"env": env}),
-            "rate_limit": account.rate_limit or self.rate_limit,
-            "max_concurrency": account.max_concurrency or self.max_concurrency,
-        })
+        """What loads on its own: the source, or one view of it per account."""
+        return [account_view(self, account) for account in self.accounts] or [self]
 
     @property
     def account_name(self) -> str | None:

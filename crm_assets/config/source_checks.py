@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from crm_assets.config.auth import SECRET_FIELDS_BY_AUTH
+from crm_assets.config.account import check_accounts
 from crm_assets.config.placeholders import PARENT_REFERENCE
 from crm_assets.table_rules.pii import parse_path
 
@@ -24,7 +24,7 @@ def check_source(config: SourceConfig) -> None:
     _page_sizes_are_positive(config)
     _pii_spares_keys(config)
     _backfill_has_time_cursors(config)
-    _accounts_are_distinct(config)
+    check_accounts(config)
 
 
 def _resources_form_a_tree(config: SourceConfig) -> None:
@@ -126,37 +126,3 @@ def _backfill_has_time_cursors(config: SourceConfig) -> None:
                 f"{initial_value!r} is not a date-time; windows are time ranges of the cursor"
             ) from None
 
-
-def _accounts_are_distinct(config: SourceConfig) -> None:
-    """Accounts differ by name and by every secret's env var; each names the secrets of the
-    source's auth type, and an absolute base URL."""
-    from crm_assets.config.source import validate_base_url
-
-    seen_names: set[str] = set()
-    seen_env: dict[str, str] = {}
-    expected = SECRET_FIELDS_BY_AUTH[config.auth.type]
-    for account in config.accounts:
-        where = f"accounts: {account.name!r}"
-        if account.name in seen_names:
-            raise ValueError(f"{where} is listed twice")
-        if account.name == "windows":
-            raise ValueError(f"{where}: the name is taken by the backfill windows' asset keys")
-        seen_names.add(account.name)
-        if account.env is not None and set(account.env) != expected:
-            raise ValueError(
-                f"{where}: env needs exactly {sorted(expected)} (auth type {config.auth.type!r}), "
-                f"got {sorted(account.env)}"
-            )
-        if account.base_url is not None:
-            try:
-                validate_base_url(account.base_url)
-            except ValueError as error:
-                raise ValueError(f"{where}: {error}") from None
-    for load in config.account_loads():
-        for env_var in load.auth.env.values():
-            if env_var in seen_env:
-                raise ValueError(
-                    f"accounts: {seen_env[env_var]!r} and {load.account_name!r} both read "
-                    f"{env_var}; each account has its own credentials"
-                )
-            seen_env[env_var] = load.account_name

@@ -55,10 +55,8 @@ class CrmDltTranslator(DagsterDltTranslator):
             f"From {config.label}: {config.description}"
         )
         if config.account:
-            description += (
-                f"\n\nAccount {config.account_name}: its rows are those of "
-                f"{config.name}.{resource.name} where {ACCOUNT_COLUMN} = '{config.account_name}'."
-            )
+            description += f"\n\nAccount {config.account_name}: the rows of {config.name}." + (
+                f"{resource.name} where {ACCOUNT_COLUMN} = '{config.account_name}'.")
         pii = config.pii_policy(resource)
         contract = config.schema_contract(resource)
         # Before any run, the policies are visible and searchable: a tag names what happens

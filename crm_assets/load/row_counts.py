@@ -48,14 +48,12 @@ def count_rows(
     with `load_ids`, how many of them those loads wrote; with `account`, of its rows only."""
     current = current_condition(columns)
     figures = ["count(*)", f"count(*) filter (where {current})" if current else "null"]
+    scope, scope_args = account_rows(account)
     if load_ids:
         figures.append(f"count(*) filter (where _dlt_load_id in ({', '.join(['%s'] * len(load_ids))}))")
-    scope, scope_args = account_rows(account)
+    qualified = client.make_qualified_table_name(table)
     row = client.execute_sql(
-        f"select {', '.join(figures)} from {client.make_qualified_table_name(table)} "
-        f"where {scope}",
-        *(load_ids or []),
-        *scope_args,
+        f"select {', '.join(figures)} from {qualified} where {scope}", *(load_ids or []), *scope_args
     )[0]
     return RowCount(rows=row[0], current=row[1], loaded=row[2] if load_ids else None)
 
@@ -91,7 +89,7 @@ def pipeline_row_counts(
     schema before, from a declared column)."""
     schema = pipeline.default_schema if pipeline.default_schema_name else None
     existing = set(schema.data_table_names(seen_data_only=True)) if schema else set()
-    counts = {table: RowCount(rows=0, current=None, loaded=0) for table in tables}
+    counts = dict.fromkeys(tables, RowCount(rows=0, current=None, loaded=0))
     with pipeline.sql_client() as client:
         for table in tables:
             if table in existing:
