@@ -5,7 +5,6 @@ apart by `_crm_account`."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ from crm_assets.defs import names
 from crm_assets.defs.checks.specs import check_specs
 from crm_assets.resources import AlertWebhookResource
 from crm_assets.sandbox.api import expected_rows
+from crm_assets.sandbox.faults import Fault
 from crm_assets.sandbox.routes import api_name
 from crm_assets.sandbox.server import Sandbox
 from crm_assets.sandbox.traffic import Latency, Traffic
@@ -333,9 +333,9 @@ def test_one_account_and_another_accounts_window_load_side_by_side_from_the_cli_
     account's API allows 5 requests a second, counted apart, as real APIs count per account."""
     limit = RateLimitSpec(requests=5, per_seconds=1)
     two_accounts.traffic = Traffic(Latency(ms=20), {"party_crm.eu": limit, "party_crm.us": limit})
-    # eu's load, ~40 requests, lasts 8 s at 5 a second: us's starts and ends inside it even when
-    # its process starts seconds later.
-    two_accounts.volume.overrides["party_crm.eu.parties"] = 30
+    # eu's site answers after 10 s: us's window is fetched inside eu's load even when its
+    # process starts seconds later on a busy machine.
+    two_accounts.add_fault(Fault(path="/party_crm.eu/api/v2/site", kind="slow", delay=10))
     budget = {"requests": 5, "per_seconds": 1}
     path = accounts_dir / "party_crm.yaml"
     raw = yaml.safe_load(path.read_text())
