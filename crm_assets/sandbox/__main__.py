@@ -60,7 +60,7 @@ def main() -> None:
     )
     for name, value in sandbox.env().items():
         print(f"export {name}={value}", flush=True)
-    print(f"# sandbox serving {len(configs)} APIs at {sandbox.url}", flush=True)
+    print(f"# sandbox serving {len(sandbox.configs)} APIs at {sandbox.url}", flush=True)
     try:
         sandbox.serve_forever()
     except KeyboardInterrupt:
