@@ -184,6 +184,23 @@ def sandbox(
     return running
 
 
+# Far above anything a test sends: the budget still counts every request, it never waits.
+UNPACED_BUDGET = "10000/1"
+
+
+@pytest.fixture
+def budget_not_under_test(
+    sandbox: Sandbox, configs: list[SourceConfig], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """For a test about something else than pacing: every source's request budget raised by its
+    env override (as an operator would for a larger plan), so the test does not wait out the
+    shipped 10 requests a second (its sandbox enforces no limit unless the test sets one). The
+    shipped budgets' pacing is under test in test_throttling, test_concurrency and
+    test_backfill_windows, which do not use this."""
+    for config in configs:
+        monkeypatch.setenv(config.rate_limit_env, UNPACED_BUDGET)
+
+
 @pytest.fixture
 def postgres_url(monkeypatch: pytest.MonkeyPatch, sandbox: Sandbox) -> Iterator[str]:
     """A fresh Postgres database as the destination (after the sandbox's env)."""

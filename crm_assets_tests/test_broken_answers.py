@@ -60,6 +60,7 @@ def _check(result: dg.ExecuteInProcessResult, asset: str, name: str) -> dg.Asset
     )
 
 
+@pytest.mark.usefixtures("budget_not_under_test")
 @pytest.mark.parametrize("asset", [CONTACTS, STATUSES])
 def test_an_answer_that_is_not_data_fails_the_read_and_touches_no_row(
     asset: str, sandbox: Sandbox, instance: dg.DagsterInstance, destination: Path | str,
@@ -213,6 +214,7 @@ def test_the_volume_check_warns_on_a_halved_read_and_passes_on_churn(
     assert volume.severity == dg.AssetCheckSeverity.WARN
 
 
+@pytest.mark.usefixtures("budget_not_under_test")
 def test_a_source_answering_an_error_envelope_fails_alone_naming_the_page(
     sandbox: Sandbox, instance: dg.DagsterInstance, duckdb_path: Path,
     configs: list[SourceConfig], fast_retry_configs: Path,

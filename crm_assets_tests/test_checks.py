@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from crm_assets.sandbox.server import Sandbox
 from crm_assets_tests.helpers import execute, materialize, run_checks
@@ -35,6 +36,7 @@ def test_a_repeated_primary_key_fails_the_blocking_check(
     assert checks["lead", "primary_key_unique"].passed
 
 
+@pytest.mark.usefixtures("budget_not_under_test")
 def test_an_empty_table_fails_has_rows_as_error_or_warn_where_it_may_be_empty(
     sandbox: Sandbox, instance: dg.DagsterInstance
 ):

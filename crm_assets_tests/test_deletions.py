@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
+import pytest
 import requests
 
 from crm_assets.sandbox.faults import Fault
@@ -30,6 +31,7 @@ def _shown(result: dg.ExecuteInProcessResult) -> tuple[int, int, int]:
     return shown["dagster/row_count"], shown["current_rows"], shown["rows_marked_deleted"]
 
 
+@pytest.mark.usefixtures("budget_not_under_test")
 def test_rows_the_api_stopped_listing_are_marked_but_never_by_a_failed_or_partial_run(
     sandbox: Sandbox, instance: dg.DagsterInstance, destination: Path | str,
     fast_retry_configs: Path,
@@ -70,6 +72,7 @@ def test_rows_the_api_stopped_listing_are_marked_but_never_by_a_failed_or_partia
     assert _shown(result) == (20, 19, 0)
 
 
+@pytest.mark.usefixtures("budget_not_under_test")
 def test_the_weekly_full_refresh_removes_rows_deleted_behind_an_incremental_cursor(
     sandbox: Sandbox, instance: dg.DagsterInstance, duckdb_path: Path
 ):

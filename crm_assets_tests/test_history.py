@@ -36,6 +36,7 @@ def _versions(destination: Path | str) -> dict[int, list[tuple]]:
     return dict(versions)
 
 
+@pytest.mark.usefixtures("budget_not_under_test")
 def test_a_record_changed_twice_has_three_contiguous_versions_and_a_rerun_adds_none(
     sandbox: Sandbox, instance: dg.DagsterInstance, destination: Path | str
 ):

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from crm_assets.sandbox.server import Sandbox
 from crm_assets_tests.helpers import materialize, query, table_counts
@@ -54,6 +55,7 @@ def test_new_records_arrive_on_the_next_incremental_run(
     assert table_counts(duckdb_path, "lead_crm")["lead"] == (ROWS + 40, ROWS + 40)
 
 
+@pytest.mark.usefixtures("budget_not_under_test")
 def test_the_full_refresh_tag_or_config_reloads_from_scratch(
     sandbox: Sandbox, instance: dg.DagsterInstance, duckdb_path: Path
 ):

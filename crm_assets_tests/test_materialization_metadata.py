@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from crm_assets.sandbox.server import Sandbox
 from crm_assets_tests.helpers import materialization_metadata, materialize, table_counts
@@ -13,6 +14,7 @@ ROWS = 500
 LAG_WINDOW_ROWS = 61  # updated_at of record n is minute n; the cursor re-reads the last hour
 
 
+@pytest.mark.usefixtures("budget_not_under_test")
 def test_row_count_and_table_name_are_the_tables_on_a_first_run_a_rerun_and_after_a_change(
     sandbox: Sandbox, instance: dg.DagsterInstance, duckdb_path: Path
 ):

@@ -36,6 +36,7 @@ def boundary_volumes(sandbox: Sandbox, configs: list[SourceConfig]) -> dict[str,
     return overrides
 
 
+@pytest.mark.usefixtures("budget_not_under_test")
 @pytest.mark.slow
 def test_every_source_loads_exact_rows_and_reruns_merge_without_duplicates(
     sandbox: Sandbox, configs: list[SourceConfig], duckdb_path: Path, instance: dg.DagsterInstance
@@ -57,6 +58,7 @@ def test_every_source_loads_exact_rows_and_reruns_merge_without_duplicates(
     assert len(materialized) == 90
 
 
+@pytest.mark.usefixtures("budget_not_under_test")
 def test_pages_are_really_fetched_over_http(
     sandbox: Sandbox, configs: list[SourceConfig], instance: dg.DagsterInstance
 ):

@@ -21,6 +21,7 @@ from crm_assets_tests.postgres import fresh_database, require_postgres
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.usefixtures("budget_not_under_test")
 @pytest.mark.slow
 def test_every_source_loads_into_postgres_exactly_reruns_without_duplicates_and_passes_checks(
     sandbox: Sandbox, postgres_url: str, configs: list[SourceConfig], instance: dg.DagsterInstance

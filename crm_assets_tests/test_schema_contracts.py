@@ -128,6 +128,7 @@ def test_discard_row_keeps_changed_rows_out_and_counts_them(
     assert "['amount__v_text', 'priority']" in drift.description
 
 
+@pytest.mark.usefixtures("budget_not_under_test")
 def test_discard_value_loads_every_row_without_the_new_column_or_the_text(
     sandbox: Sandbox, instance: dg.DagsterInstance, duckdb_path: Path, tmp_path: Path
 ):

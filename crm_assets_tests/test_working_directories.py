@@ -14,6 +14,7 @@ from crm_assets.sandbox.server import Sandbox
 from crm_assets_tests.helpers import table_counts
 
 
+@pytest.mark.usefixtures("budget_not_under_test")
 @pytest.mark.slow
 def test_two_checkouts_side_by_side_keep_their_dlt_state_apart(sandbox: Sandbox, tmp_path: Path):
     sandbox.volume.overrides["lead_crm.lead"] = 120
