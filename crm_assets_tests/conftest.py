@@ -19,6 +19,11 @@ import dagster as dg
 import pytest
 import yaml
 
+try:
+    from _pytest.nodeid import NodeId  # pytest >= 9.2
+except ImportError:  # earlier pytest: xdist's own suffix takes
+    NodeId = None  # type: ignore[assignment,misc]
+
 from crm_assets.config import CONFIGS_DIR, SourceConfig, load_source_configs
 from crm_assets.sandbox.counters import Stats
 from crm_assets.sandbox.server import Sandbox
@@ -71,9 +76,28 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _keep_xdist_groups_together(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`--dist loadgroup` sends the tests of one xdist_group to one worker by the `@<group>`
+    suffix pytest-xdist (3.8) gives their node ids on each worker. From pytest 9.2 an item's
+    node id is read from `item._id` (a NodeId), not the `_nodeid` xdist sets: no suffix, so
+    the Celery cluster tests ran at once on different workers, each with its two Celery
+    workers. Give the suffix where xdist's did not take."""
+    if not (hasattr(config, "workerinput") and config.getvalue("loadgroup")):
+        return
+    for item in items:
+        groups = sorted({
+            str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+            for mark in item.iter_markers("xdist_group")
+        })
+        suffix = f"@{'_'.join(groups)}"
+        if groups and NodeId is not None and not item.nodeid.endswith(suffix) \
+                and isinstance(getattr(item, "_id", None), NodeId):
+            item._id = NodeId.parse(item.nodeid + suffix)
+
+
 @pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The longest work first, so the two workers end together instead of one finishing a
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The longest work first, so the workers end together instead of one finishing a
     long test alone: the xdist groups (run one after another in one worker), then the `slow`
     tests, then the rest, each in collection order (module-scoped fixtures stay together within
     a group; the rest are per test). Every worker collects the same order."""
@@ -84,6 +108,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return 1 if item.get_closest_marker("slow") else 2
 
     items.sort(key=rank)
+    _keep_xdist_groups_together(config, items)
 
 
 def _default_interrupt_handlers() -> bool:
