@@ -62,7 +62,7 @@ class SourceConfig(StrictModel):
     # (`config/account.py`); none: the source is one account, named by nothing.
     accounts: list[AccountSpec] = []
     # Set on the views `account_loads()` gives, never in a file (the loader refuses the key).
-    account: AccountSpec | None = None
+    account: Annotated[AccountSpec | None, Field(exclude=True)] = None
 
     @field_validator("base_url")
     @classmethod
