@@ -169,6 +169,10 @@ class Cluster:
 
     def start_workers(self, *names: str) -> list[Machine]:
         machines = [self.machine(name) for name in names]
+        # Dagster's storage is created once, as a deployment does before its workers start:
+        # workers starting together on an empty database both create it, and one loses the
+        # race (alembic_version, seen under load).
+        self.instance().dispose()
         for machine in machines:
             machine.start_worker()
         for machine in machines:
