@@ -191,7 +191,7 @@ def test_two_runs_of_one_source_at_once_take_turns_across_workers_over_redis(
     cluster: Cluster, redis_broker: str, sandbox: Sandbox, configs: list[SourceConfig]
 ):
     sandbox.traffic = Traffic(Latency(ms=50))
-    # Once per deployment (README): an explicit limit, because two runs that create a pool's
+    # Once per deployment (docs/celery.md): an explicit limit, because two runs that create a pool's
     # default limit at the same moment fail on Postgres (dagster-io/dagster#33552).
     launcher = cluster.machine("launcher")
     subprocess.run(
