@@ -9,6 +9,7 @@ here; the modules below are one concept each.
 from crm_assets.config.account import ACCOUNT_COLUMN, AccountSpec
 from crm_assets.config.auth import SECRET_FIELDS_BY_AUTH, AuthSpec
 from crm_assets.config.backfill import BackfillSpec
+from crm_assets.config.base import validate_base_url
 from crm_assets.config.endpoint import Endpoint, EndpointDefaults, IncrementalSpec
 from crm_assets.config.json_path import parse_json_path
 from crm_assets.config.loader import (
@@ -28,7 +29,7 @@ from crm_assets.config.placeholders import PARENT_REFERENCE, ForEach
 from crm_assets.config.request_policy import MaxConcurrency, RateLimitSpec, RetryPolicy
 from crm_assets.config.resource import ResourceDefaults, ResourceSpec
 from crm_assets.config.schedule import ScheduleSpec
-from crm_assets.config.source import SourceConfig, validate_base_url
+from crm_assets.config.source import SourceConfig
 
 __all__ = [
     "ACCOUNT_COLUMN",

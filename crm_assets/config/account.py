@@ -7,10 +7,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from crm_assets.config.auth import SECRET_FIELDS_BY_AUTH
-from crm_assets.config.base import ENV_VAR_NAME, IDENTIFIER, StrictModel
+from crm_assets.config.base import (
+    ENV_VAR_NAME,
+    IDENTIFIER,
+    StrictModel,
+    validate_base_url,
+)
 from crm_assets.config.request_policy import MaxConcurrency, RateLimitSpec
 
 if TYPE_CHECKING:
@@ -30,6 +35,11 @@ class AccountSpec(StrictModel):
     env: dict[str, Annotated[str, Field(pattern=ENV_VAR_NAME)]] | None = None
     rate_limit: RateLimitSpec | None = None
     max_concurrency: MaxConcurrency | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _absolute_http_url(cls, url: str | None) -> str | None:
+        return url and validate_base_url(url)
 
 
 def account_view(config: SourceConfig, account: AccountSpec) -> SourceConfig:
@@ -59,9 +69,7 @@ def account_env_var(source_prefix: str, account: str, source_env_var: str) -> st
 
 def check_accounts(config: SourceConfig) -> None:
     """Accounts differ by name and by every secret's env var; each names the secrets of the
-    source's auth type, and an absolute base URL."""
-    from crm_assets.config.source import validate_base_url  # imports this module
-
+    source's auth type."""
     seen_names: set[str] = set()
     seen_env: dict[str, str] = {}
     expected = SECRET_FIELDS_BY_AUTH[config.auth.type]
@@ -77,11 +85,6 @@ def check_accounts(config: SourceConfig) -> None:
                 f"{where}: env needs exactly {sorted(expected)} (auth type {config.auth.type!r}), "
                 f"got {sorted(account.env)}"
             )
-        if account.base_url is not None:
-            try:
-                validate_base_url(account.base_url)
-            except ValueError as error:
-                raise ValueError(f"{where}: {error}") from None
     for load in config.account_loads():
         for env_var in load.auth.env.values():
             if env_var in seen_env:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,3 +19,10 @@ class StrictModel(BaseModel):
     """Unknown keys are errors (a typo fails the file instead of being ignored)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def validate_base_url(url: str) -> str:
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValueError(f"base URL {url!r} must be absolute, starting with http:// or https://")
+    return url

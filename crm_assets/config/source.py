@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
-from urllib.parse import urlparse
 
 from pydantic import Field, field_validator, model_validator
 
 from crm_assets.config.account import ACCOUNT_COLUMN, AccountSpec, account_view
 from crm_assets.config.auth import AuthSpec
 from crm_assets.config.backfill import BackfillSpec
-from crm_assets.config.base import IDENTIFIER, OWNER, StrictModel
+from crm_assets.config.base import IDENTIFIER, OWNER, StrictModel, validate_base_url
 from crm_assets.config.paginators import AnyPaginator
 from crm_assets.config.request_policy import MaxConcurrency, RateLimitSpec, RetryPolicy
 from crm_assets.config.resource import ResourceDefaults, ResourceSpec
@@ -23,13 +22,6 @@ from crm_assets.config.schedule import ScheduleSpec
 from crm_assets.config.source_checks import check_source
 from crm_assets.table_rules.pii import effective_policy
 from crm_assets.table_rules.schema_contract import effective_contract
-
-
-def validate_base_url(url: str) -> str:
-    parsed = urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise ValueError(f"base URL {url!r} must be absolute, starting with http:// or https://")
-    return url
 
 
 class SourceConfig(StrictModel):
