@@ -108,7 +108,7 @@ def build_source_assets(
         ):
             try:
                 outcome = run_in_steps(
-                    pipeline, dlt_source, destination, budget, full_refresh, contracts,
+                    source, pipeline, dlt_source, destination, budget, full_refresh, contracts,
                     absent_rows,
                 )
             except dg.Failure:

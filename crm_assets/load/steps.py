@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import dlt
 from dlt.sources import DltSource
 
+from crm_assets.config import SourceConfig
 from crm_assets.load.row_counts import RowCount, pipeline_row_counts
 from crm_assets.request_budget import RequestBudget
 from crm_assets.resources import DestinationResource
@@ -34,6 +35,7 @@ class LoadOutcome:
 
 
 def run_in_steps(
+    config: SourceConfig,
     pipeline: dlt.Pipeline,
     source: DltSource,
     destination: DestinationResource,
@@ -52,7 +54,6 @@ def run_in_steps(
     with destination.exclusive_connection(pipeline):
         pipeline.sync_destination()
     discards = contracts_for_run(pipeline, source, contracts, full_refresh)
-    config = absent_rows.config
     account = config.account_name
     if full_refresh and account:
         forget_cursors(pipeline, source)

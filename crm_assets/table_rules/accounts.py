@@ -56,14 +56,13 @@ def refreshed_tables(config: SourceConfig, source: DltSource) -> list[str]:
 
 def delete_unrefreshed_rows(
     client: Any, schema: dlt.Schema, tables: Collection[str], account: str, load_ids: list[str]
-) -> dict[str, int]:
+) -> None:
     """After a full refresh of an account loaded: its rows the refresh did not write (records
     deleted upstream), and their rows in the nested tables, deleted, as dlt's refresh drops
-    them; other accounts' rows stay. Rows deleted, by table."""
+    them; other accounts' rows stay."""
     scope, scope_args = account_rows(account)
     not_written = f"{LOAD_ID} not in ({', '.join(['%s'] * len(load_ids))})"
     existing = set(schema.data_table_names(seen_data_only=True))
-    deleted = {}
     for table in tables:
         if table not in existing:
             continue
@@ -77,10 +76,6 @@ def delete_unrefreshed_rows(
                     *scope_args,
                     *load_ids,
                 )
-        rows = client.execute_sql(
-            f"delete from {qualified} where {scope} and {not_written} returning 1",
-            *scope_args,
-            *load_ids,
+        client.execute_sql(
+            f"delete from {qualified} where {scope} and {not_written}", *scope_args, *load_ids
         )
-        deleted[table] = len(rows or [])
-    return deleted
