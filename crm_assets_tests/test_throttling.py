@@ -5,6 +5,7 @@ exactly to the API's limit draws none. Times are the sandbox's fetching span of 
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -254,3 +255,39 @@ def test_a_budget_set_exactly_to_the_apis_limit_draws_no_429(
     assert traffic["max_in_any_window"] == limit.requests
     assert metadata["source_rate_limit"] == str(limit)
     assert_tables_exact(sandbox, _config(configs, "party_crm"), duckdb_path)
+
+
+def test_with_no_budget_the_apis_rate_headers_pace_every_thread_and_draw_no_429(sandbox: Sandbox):
+    """No budget configured, 8 threads, 50 requests against an API allowing 10 a second in a
+    sliding window, stating what is left: none refused. Answers come back out of order (one
+    that reached the API earlier states more left than the latest), a refusal's `Remaining: 0`
+    holds every thread until its reset, and at the reset one request goes first (a sliding
+    window frees one slot, not ten). Each of these drew 429s before (4 to 9 a run); under a
+    loaded machine, a request once drew 4 in a row, past its retries."""
+    limit = RateLimitSpec(requests=10, per_seconds=1)
+    url, params = _lead_page(sandbox)
+    with requests.Session() as warm_up:
+        warm_up.get(url, params=params, timeout=10).raise_for_status()  # records built
+    sandbox.traffic = Traffic(Latency(ms=20), rate_limits={"lead_crm": limit})
+    budget = RequestBudget("lead_crm", None, max_concurrency=8)
+
+    def fetch(pages: int) -> None:
+        with requests.Session() as session:
+            while pages:
+                budget.acquire()
+                answer = session.get(url, params=params, timeout=10)
+                budget.release(answer)
+                if answer.status_code == 429:
+                    time.sleep(float(answer.headers["Retry-After"]))  # as dlt's retry waits
+                else:
+                    pages -= 1
+
+    threads = [threading.Thread(target=fetch, args=(50 // 8 + (i < 50 % 8),)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    traffic = sandbox.stats_json()["sources"]["lead_crm"]
+    assert traffic["accepted"] == 50
+    assert budget.throttled == traffic["throttled"] == 0, traffic
+    assert traffic["max_in_any_window"] == 10

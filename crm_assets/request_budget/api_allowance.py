@@ -1,5 +1,7 @@
 """What the API says is left of its window (`X-RateLimit-Remaining` / `-Reset`): followed after
-any 429 (from the start where no budget is configured), each send spending it until the reset."""
+any 429 (from the start where no budget is configured), each send spending it until the reset.
+A window spent at its reset lets one request go first: the reset says when a slot frees, not
+how many (a sliding window frees them one by one), and its answer says what is left."""
 
 from __future__ import annotations
 
@@ -24,7 +26,10 @@ class ApiAllowance:
     def wait(self, now: float) -> float:
         """Seconds to wait before the next send (0: it may go)."""
         if self.left is not None and now >= self.reset_at:
-            self.left = None
+            if self.left <= 0:
+                self.one_goes_first()
+            else:
+                self.left = None
         if self.left is not None and self.left <= 0:
             # Look again shortly: the API's window resets, or (after a 429) the probe answers.
             return min(self.reset_at - now, PROBE_POLL_SECONDS)
@@ -49,6 +54,11 @@ class ApiAllowance:
                 self.left = None
             return
         if reset is not None:
-            self.left, self.reset_at = max(remaining - in_flight, 0), now + reset
+            left = max(remaining - in_flight, 0)
+            if self.left is not None and now < self.reset_at < math.inf:
+                # Answers come back out of order: one that reached the API before others tells
+                # a larger `Remaining` than theirs. Until the reset, what is left only shrinks.
+                left = min(left, self.left)
+            self.left, self.reset_at = left, now + reset
         elif self.reset_at == math.inf:
             self.left = None

@@ -111,6 +111,7 @@ class RequestBudget:
             if self.window is not None:
                 self.window.refused()
             self.api.follow = True  # after any 429, what the API says is left paces requests
+            self.api.follow_headers(response.headers, now, epoch, self.in_flight)
             self.limits.refused(now, sent_at, pause_asked(response.headers, epoch))
             return
         if response.ok:
