@@ -333,9 +333,11 @@ def test_one_account_and_another_accounts_window_load_side_by_side_from_the_cli_
     account's API allows 5 requests a second, counted apart, as real APIs count per account."""
     limit = RateLimitSpec(requests=5, per_seconds=1)
     two_accounts.traffic = Traffic(Latency(ms=20), {"party_crm.eu": limit, "party_crm.us": limit})
-    # eu's site answers after 10 s: us's window is fetched inside eu's load even when its
-    # process starts seconds later on a busy machine.
-    two_accounts.add_fault(Fault(path="/party_crm.eu/api/v2/site", kind="slow", delay=10))
+    # Each account's first request is answered after 10 s: the two loads overlap whichever
+    # process starts first, even seconds apart on a busy machine (with eu's alone slow, us's
+    # short window once ended before eu's first request).
+    for account in ("eu", "us"):
+        two_accounts.add_fault(Fault(path=f"/party_crm.{account}/", kind="slow", delay=10))
     budget = {"requests": 5, "per_seconds": 1}
     path = accounts_dir / "party_crm.yaml"
     raw = yaml.safe_load(path.read_text())

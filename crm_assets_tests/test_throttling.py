@@ -84,7 +84,9 @@ def test_transient_429s_keep_the_hourly_budget_and_cost_about_their_pauses(
         assert metadata["source_answered_429_burst"] == refused
         assert metadata["source_answered_429_window"] == 0
         assert metadata["source_lowest_budget_per_window"] == 4000
-        assert metadata["source_longest_wait_for_budget_seconds"] <= 1.1
+        # The 1 s asked for, never two back to back (the spare half second is a busy machine's:
+        # 1.105 s was seen with both cores loaded).
+        assert metadata["source_longest_wait_for_budget_seconds"] < 1.5
 
 
 @pytest.mark.parametrize("rate_headers", [False, True], ids=["retry_after_only", "rate_headers"])
@@ -139,7 +141,7 @@ def test_a_burst_limit_pauses_every_request_of_the_source_for_its_retry_after(
     assert max(later - earlier for earlier, later in zip(arrivals, arrivals[1:])) >= 0.95
     metadata = materialization_metadata(result)["lead_crm/account"]
     assert metadata["source_answered_429"] == 3
-    assert metadata["source_longest_wait_for_budget_seconds"] <= 1.1
+    assert metadata["source_longest_wait_for_budget_seconds"] < 1.5  # one pause, not two
     assert_tables_exact(sandbox, _config(configs, "lead_crm"), duckdb_path)
 
 
