@@ -118,6 +118,17 @@ def test_child_asset_alone_fetches_its_parent_but_loads_only_itself(
     assert sandbox.stats.requests["party_crm.employees"] == 5
 
 
+def test_a_run_of_some_assets_builds_only_their_resources_and_ancestors(configs: list[SourceConfig]):
+    """dlt resolves a client's config for each REST resource it builds (~20 ms each): a run
+    of one asset of a 17-resource source builds that one, and a child its parent."""
+    [party_crm] = [config for config in configs if config.name == "party_crm"]
+    assert [r.name for r in party_crm.loaded_resources(False, only=["employees"])] == [
+        "parties", "employees"
+    ]
+    assert [r.name for r in party_crm.loaded_resources(False, only=["tasks"])] == ["tasks"]
+    assert party_crm.loaded_resources(False) == party_crm.resources
+
+
 def test_transient_429_and_5xx_are_retried_without_losing_a_row(
     sandbox: Sandbox, duckdb_path: Path, instance: dg.DagsterInstance
 ):

@@ -6,7 +6,7 @@ them (a resource's setting, else the source's default) are read together."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -143,9 +143,16 @@ class SourceConfig(StrictModel):
         """The resources loadable by window: none unless the config declares `backfill`."""
         return [r for r in self.resources if self.windowable(r)] if self.backfill else []
 
-    def loaded_resources(self, windows: bool) -> list[ResourceSpec]:
-        """What a run loads: every resource, or for a backfill window the windowed ones."""
-        return self.windowed_resources() if windows else self.resources
+    def loaded_resources(
+        self, windows: bool, only: Collection[str] | None = None
+    ) -> list[ResourceSpec]:
+        """What a run loads: every resource, or for a backfill window the windowed ones; with
+        `only`, the ones named and their ancestors (a child's requests need its parent's rows)."""
+        loaded = self.windowed_resources() if windows else self.resources
+        if only is None:
+            return loaded
+        needed = {spec.name for name in only for spec in self.lineage(self.resource(name))}
+        return [resource for resource in loaded if resource.name in needed]
 
     def marks_deleted(self, resource: ResourceSpec) -> bool:
         if resource.mark_deleted is not None:

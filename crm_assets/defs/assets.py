@@ -6,7 +6,6 @@ from pathlib import Path
 
 import dagster as dg
 from dagster_dlt import dlt_assets
-from dlt.sources import DltSource
 
 from crm_assets.config import SourceConfig
 from crm_assets.defs import names
@@ -39,11 +38,12 @@ class LoadConfig(dg.Config):
     confirm_deletions: list[str] = []
 
 
-def _selected(context: dg.AssetExecutionContext, source: DltSource) -> DltSource:
-    """The dlt resources behind the selected assets (key `[source, (windows,) resource]`)."""
+def _selected_resources(context: dg.AssetExecutionContext) -> list[str] | None:
+    """The dlt resources behind the selected assets (key `[source, (windows,) resource]`), or
+    None when every asset of the step is selected."""
     if not context.is_subset:
-        return source
-    return source.with_resources(*(names.resource_of(key) for key in context.selected_asset_keys))
+        return None
+    return [names.resource_of(key) for key in context.selected_asset_keys]
 
 
 def build_source_assets(
@@ -94,12 +94,16 @@ def build_source_assets(
         session = http_session(
             source, base_url, budget.max_concurrency, budget=budget, stats=http_stats
         )
-        dlt_source = build_source(source, base_url, secrets, session, pii_hash_key, window)
+        selected = _selected_resources(context)
+        dlt_source = build_source(
+            source, base_url, secrets, session, pii_hash_key, window, only=selected
+        )
         window_counts = count_rows_by_window(source, dlt_source, window) if window else {}
         absent_rows = AbsentRowsPlan.for_run(
             source, dlt_source, confirmed_tables(config.confirm_deletions, context.run.tags)
         )
-        dlt_source = _selected(context, dlt_source)
+        if selected is not None:  # built with their ancestors, which load only through them
+            dlt_source = dlt_source.with_resources(*selected)
         masks = secret_forms([*secrets.values(), pii_hash_key])
         with (
             destination.exclusive_pipeline(source.load_name, source.name) as pipeline,

@@ -27,7 +27,7 @@ def count_rows_by_window(
     """A counter per windowed resource with a cursor, as its last map step."""
     counters = {}
     for resource in source.windowed_resources():
-        if resource.endpoint.incremental:
+        if resource.endpoint.incremental and resource.name in dlt_source.resources:
             counters[resource.name] = WindowRowCounter(window, resource.endpoint.incremental.cursor_path)
             dlt_source.resources[resource.name].add_map(counters[resource.name])
     return counters

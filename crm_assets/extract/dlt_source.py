@@ -3,6 +3,7 @@ its place (the source's shape, a reference to its pipeline)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -25,21 +26,24 @@ def build_source(
     session: Any = None,
     pii_hash_key: str | None = None,
     window: Window | None = None,
+    only: Collection[str] | None = None,
 ) -> DltSource:
     """The REST source with each resource's PII policy as its last map step, so dlt writes no
     row before the policy ran. A policy that hashes needs `pii_hash_key`. For a backfill
-    `window`: its windowed resources, each asked for that window only."""
+    `window`: its windowed resources, each asked for that window only. With `only` (the
+    resources a run selected), those and their ancestors: dlt resolves a client's config for
+    each resource it builds, a fixed cost of every run of a few assets."""
     # Parallelized on the source, dlt extracts every resource in its thread pool (set per
     # resource in the REST config, dlt 1.31 keeps top-level resources on the main thread; on a
     # child it is what sends each parent row's request to the pool: `_resource_config`).
     session = session or http_session(config, base_url)
     source = rest_api_source(
-        rest_api_config(config, base_url, secrets, session, window),  # type: ignore[arg-type]
+        rest_api_config(config, base_url, secrets, session, window, only),  # type: ignore[arg-type]
         name=config.load_name,
         parallelized=True,
     )
     digest = hasher(pii_hash_key) if pii_hash_key else None
-    for resource in config.loaded_resources(windows=window is not None):
+    for resource in config.loaded_resources(windows=window is not None, only=only):
         if config.account:
             # First after the pages, before dlt's incremental step dedupes on the primary key.
             source.resources[resource.name].add_map(with_account(config.account.name), insert_at=1)

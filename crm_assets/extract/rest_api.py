@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import dlt
@@ -118,11 +119,13 @@ def rest_api_config(
     secrets: dict[str, str],
     session: Any,
     window: Window | None = None,
+    only: Collection[str] | None = None,
 ) -> dict[str, Any]:
     """dlt's RESTAPIConfig for the source, with the given base URL and secret values; for a
-    backfill `window`, of its windowed resources, each asked for that window."""
+    backfill `window`, of its windowed resources, each asked for that window; with `only`, of
+    those resources and their ancestors."""
     resources: list[Any] = []
-    for resource in config.loaded_resources(windows=window is not None):
+    for resource in config.loaded_resources(windows=window is not None, only=only):
         resource_config, helpers = _resource_config(config, resource, window)
         resources.extend(helpers)
         resources.append(resource_config)
