@@ -29,6 +29,7 @@ from crm_assets.sandbox.counters import Stats
 from crm_assets.sandbox.server import Sandbox
 from crm_assets.sandbox.traffic import Traffic
 from crm_assets.sandbox.volume import Volume
+from crm_assets_tests.helpers import unpaced_budgets
 from crm_assets_tests.postgres import fresh_database, require_postgres
 
 
@@ -209,10 +210,6 @@ def sandbox(
     return running
 
 
-# Far above anything a test sends: the budget still counts every request, it never waits.
-UNPACED_BUDGET = "10000/1"
-
-
 @pytest.fixture
 def budget_not_under_test(
     sandbox: Sandbox, configs: list[SourceConfig], monkeypatch: pytest.MonkeyPatch
@@ -222,8 +219,8 @@ def budget_not_under_test(
     shipped 10 requests a second (its sandbox enforces no limit unless the test sets one). The
     shipped budgets' pacing is under test in test_throttling, test_concurrency and
     test_backfill_windows, which do not use this."""
-    for config in configs:
-        monkeypatch.setenv(config.rate_limit_env, UNPACED_BUDGET)
+    for name, value in unpaced_budgets(configs).items():
+        monkeypatch.setenv(name, value)
 
 
 @pytest.fixture

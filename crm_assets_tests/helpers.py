@@ -102,6 +102,15 @@ def materialize(
     )
 
 
+# Far above anything a test sends: the budget still counts every request, it never waits.
+UNPACED_BUDGET = "10000/1"
+
+
+def unpaced_budgets(configs: list[SourceConfig]) -> dict[str, str]:
+    """Every source's budget override (`<SOURCE>_RATE_LIMIT`) raised to UNPACED_BUDGET."""
+    return {config.rate_limit_env: UNPACED_BUDGET for config in configs}
+
+
 def table_counts(destination: Path | str, source: str) -> dict[str, tuple[int, int]]:
     """(rows, distinct primary keys) of every table of the source's dataset, in a DuckDB file
     (a path) or a Postgres database (a URL): of its current rows where it keeps others (a

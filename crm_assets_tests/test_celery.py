@@ -40,8 +40,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("celery")]
 
 @pytest.fixture
 def cluster(
-    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sandbox: Sandbox, budget_not_under_test: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Cluster]:
+    """Pacing is not under test here (test_throttling): the machines' env raises every budget."""
     require_postgres()
     require_rabbitmq()
     with (

@@ -21,7 +21,12 @@ from crm_assets.sandbox.faults import Fault
 from crm_assets.sandbox.server import Sandbox
 from crm_assets.sandbox.volume import Volume
 from crm_assets.defs.names import NIGHTLY_SELECTION
-from crm_assets_tests.helpers import expected_counts, files_containing, table_counts
+from crm_assets_tests.helpers import (
+    expected_counts,
+    files_containing,
+    table_counts,
+    unpaced_budgets,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -37,8 +42,9 @@ def test_cli_loads_every_source_and_no_secret_leaks_from_succeeding_or_failing_r
     outputs.mkdir()
     with Sandbox(configs, volume=Volume(default=10), secret_suffix=f"-{uuid.uuid4().hex}") as sandbox:
         # Two normalize workers: spawned processes log too, and must leak nothing either.
+        # Pacing is not under test here: each source's budget raised (as an operator would).
         env = {
-            **os.environ, **sandbox.env(), "NORMALIZE__WORKERS": "2",
+            **os.environ, **sandbox.env(), **unpaced_budgets(configs), "NORMALIZE__WORKERS": "2",
             "DAGSTER_HOME": str(home), "CRM_PIPELINES_DIR": str(pipelines),
             "CRM_DUCKDB_PATH": str(tmp_path / "crm.duckdb"), "RUNTIME__LOG_LEVEL": "DEBUG",
         }
