@@ -19,10 +19,11 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.local.yaml
 demo: $(VENV)/installed $(DAGSTER_HOME)/dagster.yaml
 	$(VENV)/bin/python -m crm_assets.demo
 
-# Three xdist workers on a 2-core machine: much of the suite waits (on APIs' latency and limits,
-# daemons, worker start-up), so a third overlaps those waits; a fourth found no spare CPU (9:03
-# against 8:55 on the same tree). TEST_WORKERS=N to choose.
-TEST_WORKERS ?= 3
+# Two xdist workers on a 2-core machine. The suite keeps both cores busy (sampled: 99-100%);
+# three finished in 8:50 to 10:42 against two's 10 to 11 minutes, but their load pushes the
+# timing tests past their margins (a different one in three of five runs), and CI must not
+# flake. TEST_WORKERS=3 where the cores are more or the run is only for you.
+TEST_WORKERS ?= 2
 test: $(VENV)/installed
 	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS)
 

@@ -251,7 +251,9 @@ def test_a_plan_unknown_or_smaller_than_configured_ends_exact_with_few_429s(
     assert result.success
     traffic = sandbox.stats_json()["sources"]["lead_crm"]
     assert traffic["requests"] > 10 and traffic["busy_seconds"] >= 2  # it had to wait
-    assert traffic["throttled"] <= 8  # about the first wave: max_concurrency
+    # The first wave (max_concurrency, 8), then the probes as the in-flight cap climbs back:
+    # 6-8 refusals of ~23 requests on an idle machine without rate headers, 11 under load.
+    assert traffic["throttled"] <= 2 * 8
     assert traffic["max_in_any_window"] <= 5
     metadata = materialization_metadata(result)["lead_crm/lead"]
     assert metadata["source_answered_429"] == traffic["throttled"]
