@@ -48,6 +48,21 @@ def test_every_config_builds_a_dlt_source_shaped_like_the_definition_time_one(
         assert placeholder.name == real.name == config.name
 
 
+
+def test_a_resource_without_a_data_selector_builds_and_leaves_finding_the_list_to_dlt(
+    tmp_path: Path,
+):
+    """The selector is optional: a resource that names none (dlt finds the list) built a
+    source only while every resource named one."""
+    raw = yaml.safe_load(yaml.safe_dump(LEAD_CRM))
+    del raw["resources"][0]["endpoint"]["data_selector"]
+    (tmp_path / "lead_crm.yaml").write_text(yaml.safe_dump(raw))
+    [config] = load_source_configs(tmp_path)
+    assert config.resources[0].endpoint.data_selector is None
+    source = build_real_source(config)
+    assert sorted(source.selected_resources) == sorted(r.name for r in config.resources)
+
+
 DELETE = "<deleted>"
 
 

@@ -84,7 +84,7 @@ class DeclaredShape:
 
 
 def _declared_shape(config: SourceConfig, base_path: str, resource: Any) -> DeclaredShape:
-    selector = resource.endpoint.data_selector or config.resource_defaults.endpoint.data_selector
+    selector = resource.endpoint.data_selector
     paginator = config.paginator(resource)
     to_list: tuple[str, ...] | None = None
     in_row: tuple[str, ...] = ()
