@@ -41,10 +41,13 @@ def test_cli_loads_every_source_and_no_secret_leaks_from_succeeding_or_failing_r
     outputs = tmp_path / "outputs"
     outputs.mkdir()
     with Sandbox(configs, volume=Volume(default=10), secret_suffix=f"-{uuid.uuid4().hex}") as sandbox:
-        # Two normalize workers: spawned processes log too, and must leak nothing either.
+        # Two normalize workers for lead_crm's pipeline (dlt reads `<pipeline>__NORMALIZE__...`):
+        # spawned processes log too, and must leak nothing either; one source's pool shows it
+        # (each spawned worker imports dlt anew, seconds of CPU per source).
         # Pacing is not under test here: each source's budget raised (as an operator would).
         env = {
-            **os.environ, **sandbox.env(), **unpaced_budgets(configs), "NORMALIZE__WORKERS": "2",
+            **os.environ, **sandbox.env(), **unpaced_budgets(configs),
+            "LEAD_CRM__NORMALIZE__WORKERS": "2",
             "DAGSTER_HOME": str(home), "CRM_PIPELINES_DIR": str(pipelines),
             "CRM_DUCKDB_PATH": str(tmp_path / "crm.duckdb"), "RUNTIME__LOG_LEVEL": "DEBUG",
         }
