@@ -9,6 +9,7 @@ import dlt
 from dlt.sources import DltSource
 
 from crm_assets.config import SourceConfig
+from crm_assets.load import dlt_hint_cache
 from crm_assets.load.row_counts import RowCount, pipeline_row_counts
 from crm_assets.request_budget import RequestBudget
 from crm_assets.resources import DestinationResource
@@ -22,6 +23,10 @@ from crm_assets.table_rules.contract_enforcement import (
     DiscardCounter,
     contracts_for_run,
 )
+
+
+# Before any run resolves dlt's configuration (steps fork after this module is imported).
+dlt_hint_cache.install()
 
 
 @dataclass(frozen=True)
