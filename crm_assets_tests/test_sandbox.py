@@ -12,6 +12,7 @@ import requests
 
 from crm_assets.config import RateLimitSpec
 from crm_assets.sandbox.api import envelope
+from crm_assets.sandbox.rate_limit import SlidingWindow
 from crm_assets.sandbox.server import Sandbox
 from crm_assets.sandbox.traffic import Latency
 
@@ -90,6 +91,15 @@ def test_past_the_rate_limit_the_api_answers_429_with_retry_after_and_counts_it(
         other = requests.get(limited.base_url("party_crm") + "/api/v2/users",
                              headers={"Authorization": f"Bearer {token}"}, timeout=5)
         assert other.ok and "X-RateLimit-Limit" not in other.headers
+
+
+def test_a_window_s_reset_is_its_length_for_the_first_request_at_any_time():
+    """A float's rounding (`(now + 60) - now` > 60 for ~0.15% of clock readings) sent
+    `X-RateLimit-Reset: 61` for a 60 s window."""
+    for now in (8174.326235239371, 8136.876538378779, 32724.14146871332, 12.5):
+        window = SlidingWindow(RateLimitSpec(requests=10, per_seconds=60))
+        admitted, headers = window.admit(now)
+        assert admitted and headers["X-RateLimit-Reset"] == "60", now
 
 
 def test_requests_in_flight_are_counted_per_source(configs):

@@ -27,8 +27,9 @@ class SlidingWindow:
         if admitted:
             self._answered.append(now)
         remaining = self.limit.requests - len(self._answered)
-        # Seconds until the oldest answered request leaves the window (a slot frees).
-        frees_in = self._answered[0] + window - now if self._answered else 0.0
+        # Seconds until the oldest answered request leaves the window (a slot frees), to the
+        # millisecond: `(now + 60) - now` is 60.000000000007 for some `now`, which ceil makes 61.
+        frees_in = round(self._answered[0] + window - now, 3) if self._answered else 0.0
         headers = {}
         if self.rate_headers:
             headers = {
