@@ -21,6 +21,10 @@ from crm_assets.sandbox.server import Sandbox
 from crm_assets.sandbox.traffic import Latency, Traffic
 from crm_assets_tests.helpers import assert_tables_exact, materialization_metadata, materialize
 
+# One after another on one xdist worker, from the start: these tests mostly wait out pauses,
+# so the other workers have the cores for the CPU-bound tests meanwhile.
+pytestmark = pytest.mark.xdist_group("paced")
+
 PARTIES = 600  # one request for each party's people: ~630 requests in all
 
 
