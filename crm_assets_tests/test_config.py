@@ -48,7 +48,6 @@ def test_every_config_builds_a_dlt_source_shaped_like_the_definition_time_one(
         assert placeholder.name == real.name == config.name
 
 
-
 def test_a_resource_without_a_data_selector_builds_and_leaves_finding_the_list_to_dlt(
     tmp_path: Path,
 ):

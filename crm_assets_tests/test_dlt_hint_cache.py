@@ -4,6 +4,7 @@ field of every dlt configuration a run resolves, and they are the ones dlt calls
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import itertools
 from typing import Annotated
 
@@ -53,8 +54,6 @@ def test_a_hint_that_cannot_be_remembered_is_answered_by_dlt():
 
 
 def test_dlt_calls_the_remembered_functions():
-    import importlib
-
     assert environ.is_secret_hint is FAST["is_secret_hint"]
     for module_name, names in CALLERS.items():
         module = importlib.import_module(module_name)

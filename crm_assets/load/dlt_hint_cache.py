@@ -50,7 +50,6 @@ def _remembering(function: Callable[..., Any]) -> Callable[..., Any]:
         except TypeError:  # an unhashable hint (Annotated with a dict in it, say)
             return function(*args, **kwargs)
 
-    answer.remembered = remembered  # type: ignore[attr-defined]
     return answer
 
 
